@@ -1,0 +1,1 @@
+"""The domain and the Discourse client. Knows nothing of Flask or RQ."""

@@ -1,0 +1,433 @@
+"""The Discourse admin API client: one class, one request chokepoint.
+
+Every call goes through `_request`: it takes a slot from the shared budget,
+sends with a timeout and without following redirects, and turns every failure
+into a typed error. The client never sleeps on a 429; it raises `RateLimited`
+with Discourse's `retry_after` and lets the caller (a job) decide.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+import requests
+
+from bridge import discourse_connect
+from bridge.ratelimit import ApiBudget, BudgetExhausted
+
+log = logging.getLogger(__name__)
+
+#: Discourse's `GroupsController::ADD_MEMBERS_LIMIT`, also used for removals.
+MEMBERS_PER_CALL = 1000
+#: The largest `limit` of `GET /groups/{name}/members.json`.
+MEMBERS_PAGE = 1000
+
+
+class DiscourseError(Exception):
+    """Base of every client error; `status` is None when no response came."""
+
+    transient = False
+
+    def __init__(self, message: str, *, status: int | None = None, body: Any = None):
+        super().__init__(message)
+        self.status = status
+        self.body = body
+
+    @property
+    def errors(self) -> list[str]:
+        if isinstance(self.body, dict):
+            errors = self.body.get("errors")
+            if isinstance(errors, list):
+                return [str(e) for e in errors]
+            if "message" in self.body:
+                return [str(self.body["message"])]
+        return []
+
+
+class NotFound(DiscourseError):
+    pass
+
+
+class InvalidCredentials(DiscourseError):
+    """The API key or username is refused: fix the configuration."""
+
+
+class ClientError(DiscourseError):
+    """Discourse refused the request (4xx): retrying the same call will not help."""
+
+
+class ServerError(DiscourseError):
+    """5xx, timeout or connection failure: worth retrying."""
+
+    transient = True
+
+
+class RateLimited(DiscourseError):
+    transient = True
+
+    def __init__(
+        self, message: str, *, retry_after: float, status: int | None = 429, body: Any = None
+    ):
+        super().__init__(message, status=status, body=body)
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True)
+class CallRecord:
+    method: str
+    path: str
+    status: int | None
+    seconds: float
+
+
+def _retry_after(response: requests.Response, body: Any) -> float:
+    if isinstance(body, dict):
+        wait = (body.get("extras") or {}).get("wait_seconds")
+        if isinstance(wait, int | float) and wait >= 0:
+            return float(wait)
+    header = response.headers.get("Retry-After", "")
+    try:
+        return max(float(header), 0.0)
+    except ValueError:
+        return 5.0
+
+
+def _csv(values: Iterable[Any]) -> str:
+    """Discourse wants comma-separated strings here, never JSON arrays."""
+    return ",".join(str(v) for v in values)
+
+
+def _chunks(items: list, size: int) -> Iterator[list]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+class DiscourseClient:
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        api_key: str,
+        api_username: str = "system",
+        connect_secret: str,
+        session: requests.Session,
+        budget: ApiBudget | None = None,
+        timeout: float = 10.0,
+        budget_wait: float = 70.0,
+        on_call=None,
+    ):
+        self.base_url = base_url.rstrip("/")
+        self.api_username = api_username
+        self.connect_secret = connect_secret
+        self.session = session
+        self.budget = budget
+        self.timeout = timeout
+        self.budget_wait = budget_wait
+        self.on_call = on_call
+        self._headers = {
+            "Api-Key": api_key,
+            "Api-Username": api_username,
+            "Accept": "application/json",
+        }
+
+    # -- the chokepoint ---------------------------------------------------------
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+        data: Mapping[str, Any] | None = None,
+    ) -> Any:
+        if self.budget is not None:
+            try:
+                self.budget.acquire(max_wait=self.budget_wait)
+            except BudgetExhausted as error:
+                raise RateLimited(
+                    f"{method} {path}: shared API budget exhausted",
+                    retry_after=error.retry_after,
+                    status=None,
+                ) from None
+        started = time.monotonic()
+        status = None
+        try:
+            response = self.session.request(
+                method,
+                self.base_url + path,
+                params=params,
+                json=json,
+                data=data,
+                headers=self._headers,
+                timeout=self.timeout,
+                allow_redirects=False,
+            )
+            status = response.status_code
+        except requests.Timeout as error:
+            raise ServerError(f"{method} {path}: timed out after {self.timeout} s") from error
+        except requests.RequestException as error:
+            raise ServerError(f"{method} {path}: {type(error).__name__}") from error
+        finally:
+            seconds = time.monotonic() - started
+            log.debug("discourse %s %s -> %s in %.3f s", method, path, status, seconds)
+            if self.on_call is not None:
+                self.on_call(CallRecord(method, path, status, seconds))
+        return self._parse(method, path, response)
+
+    def _parse(self, method: str, path: str, response: requests.Response) -> Any:
+        status = response.status_code
+        try:
+            body = response.json() if response.content else None
+        except ValueError:
+            body = response.text[:500]
+        where = f"{method} {path}"
+        if 200 <= status < 300:
+            return body
+        if status in (301, 302):
+            return {"location": response.headers.get("Location", "")}
+        if status == 429:
+            raise RateLimited(
+                f"{where}: rate limited", retry_after=_retry_after(response, body), body=body
+            )
+        if status >= 500:
+            raise ServerError(f"{where}: HTTP {status}", status=status, body=body)
+        if status == 404:
+            raise NotFound(f"{where}: not found", status=status, body=body)
+        if status == 403 and isinstance(body, dict) and body.get("error_type") == "invalid_access":
+            if "API username or key is invalid" in " ".join(map(str, body.get("errors", []))):
+                raise InvalidCredentials(f"{where}: API key refused", status=status, body=body)
+        error = ClientError(f"{where}: HTTP {status}", status=status, body=body)
+        if error.errors:
+            error.args = (f"{where}: HTTP {status}: {'; '.join(error.errors)[:300]}",)
+        raise error
+
+    # -- users ------------------------------------------------------------------
+
+    def sync_sso(self, payload: Mapping[str, Any]) -> dict:
+        """Create or update a user from a DiscourseConnect payload (REFERENCE §2)."""
+        sso, sig = discourse_connect.sign(payload, self.connect_secret)
+        return self._request("POST", "/admin/users/sync_sso", data={"sso": sso, "sig": sig})
+
+    def user_by_external_id(self, external_id: str) -> dict | None:
+        try:
+            body = self._request("GET", f"/u/by-external/{_quote(external_id)}.json")
+        except NotFound:
+            return None
+        return body.get("user") if isinstance(body, dict) else None
+
+    def staff_users(self) -> list[dict]:
+        """All admins and moderators (100 a page, as Discourse's admin list)."""
+        users: list[dict] = []
+        page = 1
+        while True:
+            batch = self._request("GET", "/admin/users/list/staff.json", params={"page": page})
+            users.extend(batch or [])
+            if not batch or len(batch) < 100:
+                return users
+            page += 1
+
+    def log_out(self, user_id: int) -> None:
+        self._request("POST", f"/admin/users/{user_id}/log_out.json")
+
+    def suspend(self, user_id: int, *, until: str, reason: str) -> None:
+        self._request(
+            "PUT",
+            f"/admin/users/{user_id}/suspend.json",
+            json={"suspend_until": until, "reason": reason},
+        )
+
+    def unsuspend(self, user_id: int) -> None:
+        self._request("PUT", f"/admin/users/{user_id}/unsuspend.json")
+
+    def anonymize(self, user_id: int) -> str | None:
+        body = self._request("PUT", f"/admin/users/{user_id}/anonymize.json")
+        return body.get("username") if isinstance(body, dict) else None
+
+    def revoke_moderation(self, user_id: int) -> None:
+        self._request("PUT", f"/admin/users/{user_id}/revoke_moderation.json")
+
+    def revoke_admin(self, user_id: int) -> None:
+        self._request("PUT", f"/admin/users/{user_id}/revoke_admin.json")
+
+    # -- groups -----------------------------------------------------------------
+
+    def create_group(self, **fields: Any) -> dict:
+        body = self._request("POST", "/admin/groups.json", json={"group": fields})
+        return body["basic_group"]
+
+    def group(self, name: str) -> dict | None:
+        try:
+            return self._request("GET", f"/groups/{_quote(name)}.json")["group"]
+        except NotFound:
+            return None
+
+    def group_members(self, name: str) -> list[dict]:
+        """Every member of a group, read 1000 a page."""
+        members: list[dict] = []
+        offset = 0
+        while True:
+            body = self._request(
+                "GET",
+                f"/groups/{_quote(name)}/members.json",
+                params={"limit": MEMBERS_PAGE, "offset": offset},
+            )
+            page = body.get("members") or []
+            members.extend(page)
+            total = (body.get("meta") or {}).get("total", 0)
+            offset += len(page)
+            if not page or offset >= total:
+                return members
+
+    def add_members(
+        self, group_id: int, *, usernames: Iterable[str] = (), emails: Iterable[str] = ()
+    ) -> list[str]:
+        """Add users in batches of 1000; unknown users are skipped by Discourse.
+
+        Returns the usernames Discourse reports as members after the calls.
+        """
+        added: list[str] = []
+        for field, values in (("usernames", list(usernames)), ("user_emails", list(emails))):
+            for batch in _chunks(values, MEMBERS_PER_CALL):
+                try:
+                    body = self._request(
+                        "PUT", f"/groups/{group_id}/members.json", json={field: _csv(batch)}
+                    )
+                except ClientError as error:
+                    # 422: all of them are members already; 400: none of them exists.
+                    if error.status in (400, 422):
+                        continue
+                    raise
+                added.extend(body.get("usernames") or [])
+        return added
+
+    def remove_members(self, group_id: int, *, usernames: Iterable[str]) -> list[str]:
+        removed: list[str] = []
+        for batch in _chunks(list(usernames), MEMBERS_PER_CALL):
+            try:
+                body = self._request(
+                    "DELETE", f"/groups/{group_id}/members.json", json={"usernames": _csv(batch)}
+                )
+            except ClientError as error:
+                if error.status == 400:  # none of them exists any more
+                    continue
+                raise
+            removed.extend(body.get("usernames") or [])
+        return removed
+
+    # -- categories -------------------------------------------------------------
+
+    def categories(self) -> list[dict]:
+        body = self._request("GET", "/categories.json")
+        return body["category_list"]["categories"]
+
+    def create_category(self, *, name: str, slug: str, color: str, text_color: str) -> dict:
+        body = self._request(
+            "POST",
+            "/categories.json",
+            json={"name": name, "slug": slug, "color": color, "text_color": text_color},
+        )
+        return body["category"]
+
+    # -- topics and posts -------------------------------------------------------
+
+    def create_topic(
+        self,
+        *,
+        title: str,
+        raw: str,
+        category_id: int,
+        external_id: str,
+        tags: Iterable[str] = (),
+    ) -> dict:
+        """Create a topic with its first post; returns the post."""
+        body = {
+            "title": title,
+            "raw": raw,
+            "category": category_id,
+            "external_id": external_id,
+            "tags": list(tags),
+        }
+        return self._request("POST", "/posts.json", json=body)
+
+    def topic_by_external_id(self, external_id: str) -> dict | None:
+        """The topic with this external id (Discourse answers with a 301 to it)."""
+        try:
+            found = self._request("GET", f"/t/external_id/{_quote(external_id)}.json")
+        except NotFound:
+            return None
+        location = found.get("location") if isinstance(found, dict) else None
+        if not location:
+            return found
+        path = location.removeprefix(self.base_url)
+        try:
+            return self._request("GET", path)
+        except NotFound:
+            return None
+
+    def post(self, post_id: int) -> dict | None:
+        try:
+            return self._request("GET", f"/posts/{post_id}.json")
+        except NotFound:
+            return None
+
+    def edit_post(
+        self,
+        post_id: int,
+        *,
+        raw: str,
+        edit_reason: str,
+        title: str | None = None,
+        category_id: int | None = None,
+    ) -> dict:
+        post: dict[str, Any] = {"raw": raw, "edit_reason": edit_reason}
+        body: dict[str, Any] = {"post": post}
+        if title is not None:
+            body["title"] = title
+        if category_id is not None:
+            post["category_id"] = category_id
+        return self._request("PUT", f"/posts/{post_id}.json", json=body)["post"]
+
+    def update_topic(
+        self,
+        topic_id: int,
+        *,
+        title: str | None = None,
+        category_id: int | None = None,
+        tags: Iterable[str] | None = None,
+    ) -> dict:
+        """Title, category and tags are top-level fields (REFERENCE §5, §13)."""
+        body: dict[str, Any] = {}
+        if title is not None:
+            body["title"] = title
+        if category_id is not None:
+            body["category_id"] = category_id
+        if tags is not None:
+            body["tags"] = list(tags)
+        return self._request("PUT", f"/t/-/{topic_id}.json", json=body)
+
+    def set_topic_status(self, topic_id: int, *, status: str, enabled: bool) -> None:
+        """`enabled` goes as the string "true"/"false": Discourse reads nothing else."""
+        self._request(
+            "PUT",
+            f"/t/{topic_id}/status.json",
+            json={"status": status, "enabled": "true" if enabled else "false"},
+        )
+
+    def delete_topic(self, topic_id: int) -> None:
+        self._request("DELETE", f"/t/{topic_id}.json")
+
+    # -- site -------------------------------------------------------------------
+
+    def site_settings(self, filter_text: str) -> dict[str, str]:
+        body = self._request("GET", "/admin/site_settings.json", params={"filter": filter_text})
+        return {s["setting"]: s.get("value") for s in body.get("site_settings", [])}
+
+
+def _quote(segment: str) -> str:
+    return quote(segment, safe="")

@@ -1,0 +1,76 @@
+"""Prometheus metrics that are true across processes.
+
+Web, workers and `flask` commands are separate processes, so counters live in
+Redis (one HINCRBY per Discourse call) and a collector reads them, with queue
+depths and backlog, at scrape time.
+"""
+
+from __future__ import annotations
+
+import re
+
+import redis
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+from bridge.discourse import CallRecord
+
+CALLS_KEY = "bridge:metrics:discourse_calls"
+_ID_SEGMENT = re.compile(r"/(\d+|[^/]+@[^/]+)(?=/|\.json|$)")
+
+
+def endpoint_template(method: str, path: str) -> str:
+    """`PUT /groups/12/members.json` -> `PUT /groups/:id/members.json` (no ids in labels)."""
+    if path.startswith(("/u/by-external/", "/t/external_id/")):
+        path = path.rsplit("/", 1)[0] + "/:external_id.json"
+    elif path.startswith("/groups/") and not path[8:].split("/")[0].isdigit():
+        path = re.sub(r"^/groups/[^/]+", "/groups/:name", path.removesuffix(".json")) + ".json"
+    return f"{method} {_ID_SEGMENT.sub('/:id', path)}"
+
+
+class CallCounter:
+    """The Discourse client's `on_call` hook: counts calls by endpoint and status."""
+
+    def __init__(self, connection: redis.Redis):
+        self.connection = connection
+
+    def __call__(self, call: CallRecord) -> None:
+        field = f"{endpoint_template(call.method, call.path)}|{call.status or 'error'}"
+        try:
+            self.connection.hincrby(CALLS_KEY, field, 1)
+        except redis.RedisError:
+            pass  # metrics must never break a sync
+
+
+class BridgeCollector:
+    def __init__(self, services):
+        self.services = services
+
+    def collect(self):
+        from workers.queue import queue
+
+        r = self.services.redis
+        calls = CounterMetricFamily(
+            "bridge_discourse_calls", "Discourse API calls by endpoint and status",
+            labels=["endpoint", "status"],
+        )
+        for field, count in r.hgetall(CALLS_KEY).items():
+            endpoint, _, status = field.rpartition("|")
+            calls.add_metric([endpoint, status], int(count))
+        yield calls
+
+        q = queue(self.services.redis_raw)
+        jobs = GaugeMetricFamily("bridge_jobs", "Jobs by state", labels=["state"])
+        jobs.add_metric(["queued"], len(q))
+        jobs.add_metric(["started"], q.started_job_registry.count)
+        jobs.add_metric(["scheduled"], q.scheduled_job_registry.count)
+        jobs.add_metric(["failed"], q.failed_job_registry.count)
+        yield jobs
+
+        yield GaugeMetricFamily(
+            "bridge_members_dirty", "Members whose forum state is not yet converged",
+            value=len(self.services.members.dirty_ids()),
+        )
+        yield GaugeMetricFamily(
+            "bridge_discourse_budget_used", "Admin API calls spent in the current window",
+            value=self.services.budget.used(),
+        )

@@ -1,0 +1,68 @@
+"""Everything a process needs to talk to Redis and Discourse, built once at start."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import redis
+import requests
+from requests.adapters import HTTPAdapter
+
+from bridge.audit import AuditLog
+from bridge.discourse import DiscourseClient
+from bridge.members import MemberStore
+from bridge.ratelimit import ApiBudget
+from bridge.redis_server import connect
+from config import AppConfig
+
+
+@dataclass
+class Services:
+    config: AppConfig
+    redis: redis.Redis  # decoded strings: the bridge's own state
+    redis_raw: redis.Redis  # bytes: RQ's connection
+    budget: ApiBudget
+    discourse: DiscourseClient
+    members: MemberStore
+    audit: AuditLog
+
+    @property
+    def settings(self):
+        return self.config.settings
+
+
+def http_session() -> requests.Session:
+    """One pooled session per process; retries are the jobs' business, not urllib3's."""
+    session = requests.Session()
+    adapter = HTTPAdapter(pool_connections=4, pool_maxsize=16, max_retries=0)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    session.headers["User-Agent"] = "teacher-club-bridge/0.1"
+    return session
+
+
+def build_services(config: AppConfig, *, budget_wait: float = 70.0, on_call=None) -> Services:
+    settings = config.settings
+    state = connect(settings.redis_url, decode=True)
+    raw = connect(settings.redis_url)
+    budget = ApiBudget(state, per_minute=settings.discourse_max_reqs_per_minute)
+    discourse = DiscourseClient(
+        base_url=settings.discourse_url,
+        api_key=settings.discourse_api_key,
+        api_username=settings.discourse_api_username,
+        connect_secret=settings.discourse_connect_secret,
+        session=http_session(),
+        budget=budget,
+        timeout=settings.discourse_timeout,
+        budget_wait=budget_wait,
+        on_call=on_call,
+    )
+    return Services(
+        config=config,
+        redis=state,
+        redis_raw=raw,
+        budget=budget,
+        discourse=discourse,
+        members=MemberStore(state, config.roles),
+        audit=AuditLog(state, retention_days=settings.audit_retention_days),
+    )

@@ -1,0 +1,278 @@
+"""The one settings object: read from the environment once, parsed, validated.
+
+Every problem is collected and reported together in one readable message, so an
+operator fixes a bad deployment in one pass instead of one traceback at a time.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from dotenv import dotenv_values
+
+ROOT = Path(__file__).resolve().parent.parent
+
+#: Where `make run` keeps the secrets it generated for the embedded default.
+DEV_ENV_FILE = ROOT / "var" / "dev.env"
+
+#: Ports of the embedded default (sandbox Discourse, demo identity provider, web).
+SANDBOX_DISCOURSE_URL = "http://127.0.0.1:4200"
+SANDBOX_IDP_URL = "http://127.0.0.1:4300"
+DEFAULT_PUBLIC_URL = "http://127.0.0.1:5000"
+
+_TOKEN_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+MIN_SECRET_LENGTH = 10  # Discourse refuses shorter DiscourseConnect secrets
+MIN_TOKEN_LENGTH = 16
+
+
+class ConfigError(Exception):
+    """Bad configuration: `problems` holds one readable line per problem."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = problems
+        super().__init__(
+            "The bridge cannot start, the configuration has problems:\n"
+            + "\n".join(f"  - {p}" for p in problems)
+        )
+
+
+@dataclass(frozen=True)
+class Settings:
+    env: str
+    discourse_url: str
+    discourse_api_key: str
+    discourse_api_username: str
+    discourse_max_reqs_per_minute: int
+    discourse_timeout: float
+    discourse_connect_secret: str
+    discourse_webhook_secret: str | None
+    redis_url: str | None
+    secret_key: str
+    public_url: str
+    api_tokens: Mapping[str, str] = field(repr=False)
+    oidc_issuer: str
+    oidc_client_id: str
+    oidc_client_secret: str = field(repr=False)
+    oidc_scopes: str = "openid profile email"
+    oidc_external_id_claim: str = "sub"
+    config_dir: Path = ROOT / "config"
+    offboard_max_share: float = 0.10
+    reconcile_interval: int = 300
+    precreate_users: bool = False
+    suppress_welcome_message: bool = True
+    event_delete_mode: str = "unlist"
+    event_feeds: tuple[str, ...] = ()
+    event_feed_interval: int = 900
+    audit_retention_days: int = 90
+    log_level: str = "INFO"
+
+    @property
+    def production(self) -> bool:
+        return self.env == "production"
+
+    @property
+    def uses_sandbox_discourse(self) -> bool:
+        return self.discourse_url == SANDBOX_DISCOURSE_URL
+
+    @property
+    def secure_cookies(self) -> bool:
+        return self.public_url.startswith("https://")
+
+    def __repr__(self) -> str:  # never print secrets, even by accident
+        return f"Settings(env={self.env!r}, discourse_url={self.discourse_url!r})"
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """Build the settings from `environ` (default: process env + `.env`).
+
+    In development, values missing from the environment are taken from the
+    secrets `make run` generated (`var/dev.env`), so admin commands started by
+    hand talk to the same embedded default.
+    """
+    if environ is None:
+        merged = {k: v for k, v in dotenv_values(ROOT / ".env").items() if v is not None}
+        merged.update(os.environ)
+        environ = merged
+    env = dict(environ)
+    if env.get("BRIDGE_ENV", "development") != "production" and DEV_ENV_FILE.exists():
+        for key, value in dotenv_values(DEV_ENV_FILE).items():
+            if value is not None:
+                env.setdefault(key, value)
+    return _Parser(env).parse()
+
+
+class _Parser:
+    def __init__(self, env: Mapping[str, str]):
+        self.env = env
+        self.problems: list[str] = []
+
+    def raw(self, name: str) -> str | None:
+        value = self.env.get(name)
+        if value is None or value.strip() == "":
+            return None
+        return value.strip()
+
+    def problem(self, name: str, text: str) -> None:
+        self.problems.append(f"{name}: {text}")
+
+    def required(self, name: str, *, default: str | None = None, secret: bool = False) -> str:
+        value = self.raw(name)
+        if value is None:
+            if default is not None:
+                return default
+            self.problem(name, "is required" + (" (a secret: generate one)" if secret else ""))
+            return ""
+        return value
+
+    def url(self, name: str, *, default: str | None = None) -> str:
+        value = self.required(name, default=default)
+        if value:
+            parts = urlsplit(value)
+            if parts.scheme not in ("http", "https") or not parts.netloc:
+                self.problem(name, f"must be an http(s) URL, got {value!r}")
+            elif parts.query or parts.fragment:
+                self.problem(name, "must not have a query or a fragment")
+        return value.rstrip("/")
+
+    def integer(self, name: str, default: int, *, minimum: int = 0) -> int:
+        value = self.raw(name)
+        if value is None:
+            return default
+        try:
+            number = int(value)
+        except ValueError:
+            self.problem(name, f"must be a whole number, got {value!r}")
+            return default
+        if number < minimum:
+            self.problem(name, f"must be at least {minimum}, got {number}")
+        return number
+
+    def number(self, name: str, default: float, *, low: float, high: float) -> float:
+        value = self.raw(name)
+        if value is None:
+            return default
+        try:
+            number = float(value)
+        except ValueError:
+            self.problem(name, f"must be a number, got {value!r}")
+            return default
+        if not low <= number <= high:
+            self.problem(name, f"must be between {low} and {high}, got {number}")
+        return number
+
+    def boolean(self, name: str, default: bool) -> bool:
+        value = self.raw(name)
+        if value is None:
+            return default
+        if value.lower() in ("1", "true", "yes", "on"):
+            return True
+        if value.lower() in ("0", "false", "no", "off"):
+            return False
+        self.problem(name, f"must be true or false, got {value!r}")
+        return default
+
+    def choice(self, name: str, default: str, choices: tuple[str, ...]) -> str:
+        value = self.raw(name) or default
+        if value not in choices:
+            self.problem(name, f"must be one of {', '.join(choices)}, got {value!r}")
+        return value
+
+    def secret(self, name: str, *, minimum: int) -> str:
+        value = self.required(name, secret=True)
+        if value and len(value) < minimum:
+            self.problem(name, f"must be at least {minimum} characters long")
+        return value
+
+    def api_tokens(self) -> dict[str, str]:
+        value = self.raw("BRIDGE_API_TOKENS")
+        if value is None:
+            self.problem("BRIDGE_API_TOKENS", "is required: name:token[,name:token] (a secret)")
+            return {}
+        tokens: dict[str, str] = {}
+        for position, item in enumerate(value.split(","), start=1):
+            name, sep, token = item.strip().partition(":")
+            if not sep or not _TOKEN_NAME.match(name):
+                self.problem(
+                    "BRIDGE_API_TOKENS",
+                    f"entry {position} must look like name:token (name of letters, digits, ._-)",
+                )
+            elif len(token) < MIN_TOKEN_LENGTH:
+                self.problem(
+                    "BRIDGE_API_TOKENS",
+                    f"the token of {name!r} must be at least {MIN_TOKEN_LENGTH} characters long",
+                )
+            elif name in tokens:
+                self.problem("BRIDGE_API_TOKENS", f"the name {name!r} appears twice")
+            elif token in tokens.values():
+                self.problem("BRIDGE_API_TOKENS", f"the token of {name!r} is used twice")
+            else:
+                tokens[name] = token
+        return tokens
+
+    def parse(self) -> Settings:
+        env = self.choice("BRIDGE_ENV", "development", ("development", "production"))
+        production = env == "production"
+        discourse_url = self.url(
+            "DISCOURSE_URL", default=None if production else SANDBOX_DISCOURSE_URL
+        )
+        issuer = self.url("OIDC_ISSUER", default=None if production else SANDBOX_IDP_URL)
+        redis_url = self.raw("REDIS_URL")
+        if redis_url is None and production:
+            self.problem("REDIS_URL", "is required in production")
+        if redis_url and not redis_url.startswith(("redis://", "rediss://", "unix://")):
+            self.problem("REDIS_URL", "must start with redis://, rediss:// or unix://")
+        config_dir = Path(self.raw("BRIDGE_CONFIG_DIR") or ROOT / "config")
+        if not config_dir.is_absolute():
+            config_dir = ROOT / config_dir
+        if not config_dir.is_dir():
+            self.problem("BRIDGE_CONFIG_DIR", f"{config_dir} is not a folder")
+        feeds = tuple(f.strip() for f in (self.raw("BRIDGE_EVENT_FEEDS") or "").split() if f)
+        settings = Settings(
+            env=env,
+            discourse_url=discourse_url,
+            discourse_api_key=self.required("DISCOURSE_API_KEY", secret=True),
+            discourse_api_username=self.required("DISCOURSE_API_USERNAME", default="system"),
+            discourse_max_reqs_per_minute=self.integer(
+                "DISCOURSE_MAX_REQS_PER_MINUTE", 60, minimum=1
+            ),
+            discourse_timeout=self.number("DISCOURSE_TIMEOUT", 10.0, low=0.5, high=120),
+            discourse_connect_secret=self.secret(
+                "DISCOURSE_CONNECT_SECRET", minimum=MIN_SECRET_LENGTH
+            ),
+            discourse_webhook_secret=self.raw("DISCOURSE_WEBHOOK_SECRET"),
+            redis_url=redis_url,
+            secret_key=self.secret("BRIDGE_SECRET_KEY", minimum=16),
+            public_url=self.url(
+                "BRIDGE_PUBLIC_URL", default=None if production else DEFAULT_PUBLIC_URL
+            ),
+            api_tokens=self.api_tokens(),
+            oidc_issuer=issuer,
+            oidc_client_id=self.required("OIDC_CLIENT_ID"),
+            oidc_client_secret=self.required("OIDC_CLIENT_SECRET", secret=True),
+            oidc_scopes=self.required("OIDC_SCOPES", default="openid profile email"),
+            oidc_external_id_claim=self.required("OIDC_EXTERNAL_ID_CLAIM", default="sub"),
+            config_dir=config_dir,
+            offboard_max_share=self.number("BRIDGE_OFFBOARD_MAX_SHARE", 0.10, low=0, high=1),
+            reconcile_interval=self.integer("BRIDGE_RECONCILE_INTERVAL", 300, minimum=10),
+            precreate_users=self.boolean("BRIDGE_PRECREATE_USERS", False),
+            suppress_welcome_message=self.boolean("BRIDGE_SUPPRESS_WELCOME_MESSAGE", True),
+            event_delete_mode=self.choice(
+                "BRIDGE_EVENT_DELETE_MODE", "unlist", ("unlist", "delete")
+            ),
+            event_feeds=feeds,
+            event_feed_interval=self.integer("BRIDGE_EVENT_FEED_INTERVAL", 900, minimum=60),
+            audit_retention_days=self.integer("BRIDGE_AUDIT_RETENTION_DAYS", 90, minimum=1),
+            log_level=self.choice(
+                "BRIDGE_LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR")
+            ),
+        )
+        if "openid" not in settings.oidc_scopes.split():
+            self.problem("OIDC_SCOPES", "must include openid")
+        if self.problems:
+            raise ConfigError(self.problems)
+        return settings

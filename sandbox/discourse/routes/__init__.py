@@ -1,0 +1,12 @@
+"""Blueprints of the Discourse endpoints and the /_sandbox control API."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+
+def register_all(app: Flask) -> None:
+    from . import categories, control, groups, session, site, topics, users
+
+    for module in (session, users, groups, categories, topics, site, control):
+        app.register_blueprint(module.bp)

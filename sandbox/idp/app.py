@@ -1,0 +1,380 @@
+"""Flask app of the demo OpenID Connect identity provider."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass
+
+from authlib.integrations.flask_oauth2 import AuthorizationServer
+from authlib.oauth2 import OAuth2Error
+from flask import Blueprint, Flask, current_app, g, jsonify, render_template, request
+from joserfc.jwk import KeySet, RSAKey
+
+from .demo_users import DEMO_USERS
+from .models import SUPPORTED_SCOPES, USER_CLAIMS, BrowserSession, Client, Store, User, clock
+from .server import SIGNING_ALG, build_server
+
+#: Distinct from the bridge's "session": cookies ignore ports, and both run on 127.0.0.1.
+SESSION_COOKIE = "sandbox_idp_session"
+
+#: Errors the /_idp/next-token-error control may inject, with their HTTP status.
+INJECTABLE_TOKEN_ERRORS = {
+    "invalid_request": 400,
+    "invalid_client": 401,
+    "invalid_grant": 400,
+    "unauthorized_client": 400,
+    "unsupported_grant_type": 400,
+    "invalid_scope": 400,
+    "server_error": 500,
+    "temporarily_unavailable": 503,
+}
+
+_ERROR_MESSAGES = {
+    "invalid_client": "Приложение, которое отправило вас сюда, не зарегистрировано "
+    "на сервере входа.",
+    "invalid_request": "Запрос на вход составлен неверно: например, адрес возврата "
+    "не зарегистрирован для этого приложения.",
+    "unsupported_response_type": "Приложение запросило неподдерживаемый способ входа.",
+}
+
+
+class SandboxRefusedError(RuntimeError):
+    """The sandbox must never run next to production data."""
+
+
+def refuse_in_production() -> None:
+    if os.environ.get("BRIDGE_ENV", "").strip().lower() == "production":
+        raise SandboxRefusedError(
+            "The demo identity provider is a sandbox and does not run with "
+            "BRIDGE_ENV=production: configure OIDC_ISSUER to point at the real one."
+        )
+
+
+@dataclass
+class DemoIdP:
+    issuer: str
+    store: Store
+    signing_key: RSAKey
+    server: AuthorizationServer
+
+    def url(self, path: str) -> str:
+        return self.issuer + path
+
+    def metadata(self) -> dict:
+        return {
+            "issuer": self.issuer,
+            "authorization_endpoint": self.url("/authorize"),
+            "token_endpoint": self.url("/token"),
+            "userinfo_endpoint": self.url("/userinfo"),
+            "jwks_uri": self.url("/jwks"),
+            "end_session_endpoint": self.url("/end_session"),
+            "response_types_supported": ["code"],
+            "response_modes_supported": ["query"],
+            "grant_types_supported": ["authorization_code"],
+            "subject_types_supported": ["public"],
+            "id_token_signing_alg_values_supported": [SIGNING_ALG],
+            "code_challenge_methods_supported": ["S256"],
+            "scopes_supported": list(SUPPORTED_SCOPES),
+            "token_endpoint_auth_methods_supported": [
+                "client_secret_basic",
+                "client_secret_post",
+            ],
+            "claims_supported": [
+                "iss",
+                "aud",
+                "sub",
+                "exp",
+                "iat",
+                "auth_time",
+                "nonce",
+                "at_hash",
+                *USER_CLAIMS,
+            ],
+            "prompt_values_supported": ["none", "login", "consent", "select_account"],
+            "claims_parameter_supported": False,
+            "request_parameter_supported": False,
+            "request_uri_parameter_supported": False,
+        }
+
+
+def create_app(*, issuer: str, clients: list[dict], users: list[dict] | None = None) -> Flask:
+    """Build the demo identity provider for `issuer` with these clients and users."""
+    refuse_in_production()
+    issuer = issuer.rstrip("/")
+    if not issuer.startswith(("http://", "https://")):
+        raise ValueError(f"issuer must be an http(s) URL, not {issuer!r}")
+    if not clients:
+        raise ValueError("at least one client is needed")
+    store = Store(
+        clients=[Client.from_dict(c) for c in clients],
+        users=[User.from_dict(u) for u in (DEMO_USERS if users is None else users)],
+    )
+    signing_key = RSAKey.generate_key(
+        2048, parameters={"use": "sig", "alg": SIGNING_ALG}, auto_kid=True
+    )
+
+    app = Flask(__name__)
+    app.json.ensure_ascii = False
+    server = build_server(
+        app,
+        store=store,
+        issuer=issuer,
+        signing_key=signing_key,
+        current_session=current_session,
+        end_browser_session=end_browser_session,
+    )
+    app.extensions["sandbox_idp"] = DemoIdP(
+        issuer=issuer, store=store, signing_key=signing_key, server=server
+    )
+    app.register_blueprint(bp)
+    app.after_request(_session_cookie_and_headers)
+    return app
+
+
+bp = Blueprint("idp", __name__)
+
+
+def idp() -> DemoIdP:
+    return current_app.extensions["sandbox_idp"]
+
+
+# -- the identity provider's own login session --------------------------------
+
+
+def current_session() -> BrowserSession | None:
+    if "idp_session" not in g:
+        g.idp_session = idp().store.session(request.cookies.get(SESSION_COOKIE))
+    return g.idp_session
+
+
+def ensure_session() -> BrowserSession:
+    session = current_session()
+    if session is None:
+        session = g.idp_session = idp().store.new_session()
+        g.idp_set_cookie = True
+    return session
+
+
+def end_browser_session() -> None:
+    session = current_session()
+    idp().store.end_session(session.sid if session else request.cookies.get(SESSION_COOKIE))
+    g.idp_session = None
+    g.idp_clear_cookie = True
+
+
+def remembered_user(max_age: str | None) -> User | None:
+    session = current_session()
+    if session is None or session.sub is None:
+        return None
+    if max_age is not None and max_age.isdigit() and clock() - session.auth_time > int(max_age):
+        return None
+    return idp().store.users.get(session.sub)
+
+
+def _session_cookie_and_headers(response):
+    if g.get("idp_clear_cookie"):
+        response.delete_cookie(SESSION_COOKIE, path="/")
+    elif g.get("idp_set_cookie") and g.get("idp_session") is not None:
+        response.set_cookie(
+            SESSION_COOKIE,
+            g.idp_session.sid,
+            path="/",
+            httponly=True,
+            samesite="Lax",
+            secure=idp().issuer.startswith("https://"),
+        )
+    if response.mimetype == "text/html":
+        response.headers.setdefault("Cache-Control", "no-store")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault(
+            "Content-Security-Policy",
+            "default-src 'none'; style-src 'unsafe-inline'; form-action *",
+        )
+    return response
+
+
+# -- pages ---------------------------------------------------------------------
+
+
+def error_page(error: OAuth2Error):
+    message = _ERROR_MESSAGES.get(error.error, "Вход не удался из-за ошибки в запросе.")
+    return (
+        render_template(
+            "error.html",
+            message=message,
+            error=error.error,
+            description=error.description or "",
+        ),
+        error.status_code or 400,
+    )
+
+
+def authorize_error(error: OAuth2Error):
+    """Redirect the error to a verified redirect_uri, else show it (RFC 6749 4.1.2.1)."""
+    if error.redirect_uri:
+        return idp().server.handle_error_response(None, error)
+    return error_page(error)
+
+
+def login_page(*, error: str | None = None, status: int = 200):
+    session = ensure_session()
+    current = idp().store.users.get(session.sub) if session.sub else None
+    query = request.query_string.decode("ascii", "replace")
+    return (
+        render_template(
+            "login.html",
+            users=list(idp().store.users.values()),
+            client_id=request.values.get("client_id", ""),
+            csrf_token=session.csrf_token,
+            action=request.script_root + request.path + ("?" + query if query else ""),
+            passwords=any(user.password is not None for user in idp().store.users.values()),
+            current=current,
+            error=error,
+        ),
+        status,
+    )
+
+
+@bp.get("/")
+def index():
+    return render_template("index.html", idp=idp(), users=list(idp().store.users.values()))
+
+
+@bp.get("/.well-known/openid-configuration")
+def discovery():
+    return jsonify(idp().metadata())
+
+
+@bp.get("/jwks")
+def jwks():
+    return jsonify(KeySet([idp().signing_key]).as_dict(private=False))
+
+
+@bp.get("/authorize")
+def authorize():
+    server = idp().server
+    user = remembered_user(request.args.get("max_age"))
+    try:
+        grant = server.get_consent_grant(end_user=user)
+    except OAuth2Error as error:
+        return authorize_error(error)
+    if user is not None and grant.prompt is None:
+        # The browser is already logged in here: approve without a page.
+        return server.create_authorization_response(grant=grant, grant_user=user)
+    return login_page()
+
+
+@bp.post("/authorize")
+def authorize_decision():
+    server = idp().server
+    session = current_session()
+    sent_token = request.form.get("csrf_token", "")
+    if session is None or not secrets.compare_digest(
+        sent_token.encode("utf-8"), session.csrf_token.encode("utf-8")
+    ):
+        return (
+            render_template(
+                "error.html",
+                message="Страница входа устарела. Вернитесь в приложение и начните вход заново.",
+                error="invalid_request",
+                description="Missing or stale csrf_token.",
+            ),
+            400,
+        )
+
+    decision = request.form.get("decision")
+    if decision == "deny":
+        try:
+            grant = server.get_consent_grant(end_user=remembered_user(None))
+        except OAuth2Error as error:
+            return authorize_error(error)
+        return server.create_authorization_response(grant=grant, grant_user=None)
+
+    if decision != "login":
+        return login_page(error="Выберите учителя или нажмите «Отказать».", status=400)
+    user = idp().store.users.get(request.form.get("login_sub", ""))
+    if user is None:
+        return login_page(error="Такого учителя нет в списке.", status=400)
+    if user.password is not None and not secrets.compare_digest(
+        request.form.get("password", "").encode("utf-8"), user.password.encode("utf-8")
+    ):
+        return login_page(error=f"Неверный пароль для «{user.name}».", status=401)
+
+    try:
+        grant = server.get_consent_grant(end_user=user)
+    except OAuth2Error as error:
+        return authorize_error(error)
+    g.idp_session = idp().store.log_in(session, user)
+    g.idp_set_cookie = True
+    return server.create_authorization_response(grant=grant, grant_user=user)
+
+
+@bp.post("/token")
+def token():
+    injected = idp().store.pop_next_token_error()
+    if injected is not None:
+        body = {"error": injected["error"]}
+        if injected.get("error_description"):
+            body["error_description"] = injected["error_description"]
+        response = jsonify(body)
+        response.status_code = INJECTABLE_TOKEN_ERRORS[injected["error"]]
+        response.headers["Cache-Control"] = "no-store"
+        response.headers["Pragma"] = "no-cache"
+        return response
+    return idp().server.create_token_response()
+
+
+@bp.route("/userinfo", methods=["GET", "POST"])
+def userinfo():
+    return idp().server.create_endpoint_response("userinfo")
+
+
+@bp.route("/end_session", methods=["GET", "POST"])
+def end_session():
+    server = idp().server
+    try:
+        validated = server.validate_endpoint_request("end_session")
+    except OAuth2Error as error:
+        # No redirect after a bad logout request (RP-Initiated Logout section 4),
+        # but the browser is logged out here all the same.
+        end_browser_session()
+        return (
+            render_template(
+                "logged_out.html", error=error.error, description=error.description or ""
+            ),
+            400,
+        )
+    response = server.create_endpoint_response("end_session", validated)
+    if response is None:
+        return render_template("logged_out.html", error=None, description="")
+    return response
+
+
+# -- controls for tests (not OpenID Connect) ------------------------------------
+
+
+@bp.post("/_idp/reset")
+def control_reset():
+    idp().store.reset()
+    return jsonify({"ok": True})
+
+
+@bp.post("/_idp/next-token-error")
+def control_next_token_error():
+    data = request.get_json(silent=True) or {}
+    error = data.get("error")
+    if error is None:
+        idp().store.set_next_token_error(None)
+        return jsonify({"ok": True, "next_token_error": None})
+    if error not in INJECTABLE_TOKEN_ERRORS:
+        allowed = ", ".join(sorted(INJECTABLE_TOKEN_ERRORS))
+        return jsonify({"ok": False, "message": f"error must be one of: {allowed}"}), 400
+    description = data.get("error_description")
+    idp().store.set_next_token_error({"error": error, "error_description": description})
+    return jsonify({"ok": True, "next_token_error": error})
+
+
+@bp.get("/_idp/health")
+def control_health():
+    return jsonify({"status": "ok", "issuer": idp().issuer})

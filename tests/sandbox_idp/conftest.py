@@ -1,0 +1,44 @@
+"""One live demo identity provider for the package, reset before every test."""
+
+from __future__ import annotations
+
+import pytest
+import requests
+
+from sandbox.idp import create_app
+
+from .helpers import CLIENT_ID, CLIENT_SECRET, POST_LOGOUT_URI, REDIRECT_URI, TIMEOUT, serve
+
+CLIENTS = [
+    {
+        "client_id": CLIENT_ID,
+        "client_secret": CLIENT_SECRET,
+        "redirect_uris": [REDIRECT_URI],
+        "post_logout_redirect_uris": [POST_LOGOUT_URI],
+    }
+]
+
+
+@pytest.fixture(scope="session")
+def idp_server():
+    apps = {}
+
+    def build(base_url):
+        apps["app"] = create_app(issuer=base_url, clients=CLIENTS)
+        return apps["app"]
+
+    with serve(build) as url:
+        yield url, apps["app"]
+
+
+@pytest.fixture
+def idp_url(idp_server) -> str:
+    url, _ = idp_server
+    requests.post(f"{url}/_idp/reset", timeout=TIMEOUT).raise_for_status()
+    return url
+
+
+@pytest.fixture
+def browser():
+    with requests.Session() as session:
+        yield session

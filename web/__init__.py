@@ -1,0 +1,88 @@
+"""The web process: the Flask app factory.
+
+`create_app()` reads the configuration once, builds the services and registers
+the blueprints: health and metrics, the inbound API, the DiscourseConnect
+provider with the OIDC login, and the admin pages.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import sys
+
+from flask import Flask, g, request
+
+from bridge.services import Services, build_services
+from config import AppConfig, ConfigError, load_config
+from config.logging import configure_logging, context_id
+
+log = logging.getLogger(__name__)
+
+
+def create_app(config: AppConfig | None = None, *, services: Services | None = None) -> Flask:
+    if services is None:
+        if config is None:
+            try:
+                config = load_config()
+            except ConfigError as error:
+                # One readable message per problem, not a traceback, then stop.
+                print(error, file=sys.stderr)  # noqa: T201
+                raise SystemExit(2) from None
+            configure_logging(config.settings.log_level, process="web")
+        services = build_services(config, budget_wait=5.0)
+    settings = services.settings
+
+    app = Flask(__name__)
+    app.config.update(
+        SERVICES=services,
+        SECRET_KEY=settings.secret_key,
+        SESSION_COOKIE_NAME="bridge_session",
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=settings.secure_cookies,
+        PERMANENT_SESSION_LIFETIME=8 * 3600,
+        MAX_CONTENT_LENGTH=21 * 1024 * 1024,
+        JSON_AS_ASCII=False,
+    )
+    app.json.ensure_ascii = False
+
+    @app.before_request
+    def _request_id():
+        g.request_id = request.headers.get("X-Request-Id", "")[:64] or secrets.token_hex(8)
+        g._context_token = context_id.set(g.request_id)
+
+    @app.after_request
+    def _echo_request_id(response):
+        response.headers["X-Request-Id"] = g.get("request_id", "")
+        return response
+
+    @app.teardown_request
+    def _reset_context(_exc):
+        token = g.pop("_context_token", None)
+        if token is not None:
+            context_id.reset(token)
+
+    from web.health import bp as health_bp
+
+    app.register_blueprint(health_bp)
+    from web.api import bp as api_bp
+
+    app.register_blueprint(api_bp)
+    try:
+        from sso import bp as sso_bp
+    except ImportError:  # pragma: no cover - while sso/ is being built
+        sso_bp = None
+    if sso_bp is not None:
+        app.register_blueprint(sso_bp)
+    try:
+        from web.admin import bp as admin_bp
+    except ImportError:  # pragma: no cover
+        admin_bp = None
+    if admin_bp is not None:
+        app.register_blueprint(admin_bp)
+
+    from web.cli import register_commands
+
+    register_commands(app)
+    return app

@@ -1,0 +1,42 @@
+"""The inbound HTTP API for the institute's system (`/api/v1`)."""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app, jsonify
+from werkzeug.exceptions import HTTPException
+
+from web.api.common import ApiError, require_token
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+
+
+@bp.errorhandler(ApiError)
+def _api_error(error: ApiError):
+    return error.response()
+
+
+@bp.errorhandler(HTTPException)
+def _http_error(error: HTTPException):
+    codes = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}
+    return ApiError(
+        error.code or 500, codes.get(error.code, "http_error"), error.description or ""
+    ).response()
+
+
+@bp.get("/jobs/<job_id>")
+@require_token
+def job_status(job_id: str):
+    from workers.queue import job_state
+
+    state = job_state(current_app.config["SERVICES"].redis_raw, job_id)
+    if state is None:
+        raise ApiError(404, "not_found", "No such job (job states are kept seven days).")
+    return jsonify(state)
+
+
+from web.api import audit, members, openapi  # noqa: E402,F401  (routes register themselves)
+
+try:  # the events API is added by its own module
+    from web.api import events  # noqa: F401
+except ImportError:  # pragma: no cover
+    pass

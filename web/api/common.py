@@ -1,0 +1,97 @@
+"""What every endpoint of the inbound API shares: auth, errors, body parsing."""
+
+from __future__ import annotations
+
+import hmac
+import json
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+from flask import current_app, g, jsonify, request, url_for
+from pydantic import ValidationError
+
+from bridge.members import EXTERNAL_ID
+
+MAX_BODY = 1024 * 1024  # 1 MiB for one member or event
+MAX_ROSTER_BODY = 20 * 1024 * 1024
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, error: str, message: str, details: Any = None):
+        super().__init__(message)
+        self.status = status
+        self.error = error
+        self.message = message
+        self.details = details
+
+    def response(self):
+        body = {"error": self.error, "message": self.message, "details": self.details}
+        response = jsonify(body)
+        response.status_code = self.status
+        if self.status == 401:
+            response.headers["WWW-Authenticate"] = 'Bearer realm="bridge"'
+        return response
+
+
+def require_token(view: Callable) -> Callable:
+    """Bearer tokens from BRIDGE_API_TOKENS, each compared in constant time."""
+
+    @wraps(view)
+    def wrapper(*args, **kwargs):
+        header = request.headers.get("Authorization", "")
+        scheme, _, presented = header.partition(" ")
+        client = None
+        if scheme.lower() == "bearer" and presented:
+            tokens = current_app.config["SERVICES"].settings.api_tokens
+            for name, token in tokens.items():  # no early exit: same time for every token
+                if hmac.compare_digest(presented.encode(), token.encode()):
+                    client = name
+        if client is None:
+            raise ApiError(401, "unauthorized", "A valid bearer token is required.")
+        g.api_client = client
+        return view(*args, **kwargs)
+
+    return wrapper
+
+
+def check_external_id(external_id: str) -> str:
+    if not EXTERNAL_ID.match(external_id):
+        raise ApiError(
+            422,
+            "invalid_external_id",
+            "external_id must be 1-64 characters of A-Z a-z 0-9 . _ : -",
+            {"external_id": external_id[:80]},
+        )
+    return external_id
+
+
+def json_body(*, limit: int = MAX_BODY) -> Any:
+    if request.mimetype != "application/json":
+        raise ApiError(415, "unsupported_media_type", "The body must be application/json.")
+    if (request.content_length or 0) > limit:
+        raise ApiError(413, "payload_too_large", f"The body must be at most {limit} bytes.")
+    raw = request.get_data(cache=True)
+    if len(raw) > limit:
+        raise ApiError(413, "payload_too_large", f"The body must be at most {limit} bytes.")
+    try:
+        return json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ApiError(400, "malformed_json", f"The body is not valid JSON: {error}") from None
+
+
+def validation_details(error: ValidationError) -> list[dict]:
+    details = []
+    for item in error.errors(include_url=False, include_input=False):
+        details.append(
+            {"field": ".".join(str(p) for p in item["loc"]), "message": item["msg"]}
+        )
+    return details
+
+
+def accepted(job_id: str, **extra: Any):
+    url = url_for("api.job_status", job_id=job_id)
+    response = jsonify({"job_id": job_id, "status_url": url, **extra})
+    response.status_code = 202
+    response.headers["Location"] = url
+    return response

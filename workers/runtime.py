@@ -1,0 +1,85 @@
+"""What every job shares: the process's services, logging context, retry policy."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import math
+import random
+
+from rq import get_current_job
+from rq.job import Retry
+
+from bridge.discourse import DiscourseError, InvalidCredentials
+from bridge.services import Services, build_services
+from config import load_config
+from config.logging import context_id
+
+log = logging.getLogger(__name__)
+
+MAX_TRANSIENT_ATTEMPTS = 25  # about two hours of backoff before a job is left failed
+BACKOFF_CAP = 300
+
+_services: Services | None = None
+
+
+def services() -> Services:
+    """The worker process's services, built on first use."""
+    global _services
+    if _services is None:
+        _services = build_services(load_config(), budget_wait=70.0)
+    return _services
+
+
+def set_services(value: Services | None) -> None:
+    """Tests and the worker entry point hand in services built elsewhere."""
+    global _services
+    _services = value
+
+
+def backoff(attempt: int) -> int:
+    """Exponential backoff with jitter: 2, 4, 8 … s, capped at five minutes."""
+    return int(min(BACKOFF_CAP, 2**attempt) * random.uniform(0.8, 1.2)) + 1
+
+
+def job(func):
+    """Run a job with its id on every log line and the bridge's retry policy.
+
+    Transient errors (5xx, timeouts, 429) reschedule the job: after Discourse's
+    `retry_after` for a 429, with backoff otherwise. Permanent errors fail the
+    job loudly with the reason kept in its meta.
+    """
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        current = get_current_job()
+        token = context_id.set(current.id if current else func.__name__)
+        try:
+            return func(*args, **kwargs)
+        except DiscourseError as error:
+            if not error.transient or current is None:
+                _remember(current, str(error), retrying=False)
+                if isinstance(error, InvalidCredentials):
+                    log.error("Discourse refused the API key: check DISCOURSE_API_KEY")  # noqa: TRY400
+                raise
+            attempt = int(current.meta.get("attempt", 0)) + 1
+            if attempt > MAX_TRANSIENT_ATTEMPTS:
+                _remember(current, f"gave up after {attempt - 1} attempts: {error}", False)
+                raise
+            delay = getattr(error, "retry_after", None)
+            delay = math.ceil(delay) + 1 if delay is not None else backoff(attempt)
+            current.meta.update(attempt=attempt)
+            _remember(current, str(error), retrying=True)
+            log.warning("transient error, retry %s in %s s: %s", attempt, delay, error)
+            return Retry(max=1, interval=delay)
+        finally:
+            context_id.reset(token)
+
+    return wrapper
+
+
+def _remember(current, text: str, retrying: bool) -> None:
+    if current is None:
+        return
+    current.meta.update(error=text[:500], retrying=retrying)
+    current.save_meta()
