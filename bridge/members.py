@@ -114,6 +114,10 @@ class Accepted:
 _ACCEPT = """
 local current = redis.call('HGET', KEYS[1], 'version')
 local version = tonumber(ARGV[2])
+if current and version == -1 and redis.call('HGET', KEYS[1], 'desired') == ARGV[1]
+   and redis.call('HGET', KEYS[1], 'removed') == ARGV[4] then
+  return {0, tonumber(current)}  -- no version given and nothing changed
+end
 if current and version == -1 then
   version = tonumber(current) + 1
 elseif version == -1 then

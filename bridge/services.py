@@ -11,6 +11,7 @@ from requests.adapters import HTTPAdapter
 from bridge.audit import AuditLog
 from bridge.discourse import DiscourseClient
 from bridge.members import MemberStore
+from bridge.metrics import CallCounter
 from bridge.ratelimit import ApiBudget
 from bridge.redis_server import connect
 from config import AppConfig
@@ -55,7 +56,7 @@ def build_services(config: AppConfig, *, budget_wait: float = 70.0, on_call=None
         budget=budget,
         timeout=settings.discourse_timeout,
         budget_wait=budget_wait,
-        on_call=on_call,
+        on_call=on_call if on_call is not None else CallCounter(state),
     )
     return Services(
         config=config,

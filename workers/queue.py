@@ -21,6 +21,19 @@ RESULT_TTL = 7 * 86400  # the job status API promises at least an hour
 FAILURE_TTL = 30 * 86400
 
 
+_ESCAPES = {"_": "__", ".": "_d", ":": "_c"}
+
+
+def job_id_for(kind: str, key: str, *suffix: str | int) -> str:
+    """A deterministic RQ job id (RQ allows only letters, digits, '_' and '-').
+
+    External ids may contain '.' and ':'; they are escaped injectively, so two
+    different ids never share a job id.
+    """
+    escaped = "".join(_ESCAPES.get(ch, ch) for ch in key)
+    return "-".join([kind, escaped, *(str(s) for s in suffix)])
+
+
 def queue(connection: redis.Redis) -> Queue:
     return Queue(QUEUE_NAME, connection=connection, serializer=JSONSerializer)
 
@@ -80,3 +93,50 @@ def _last_line(result) -> str | None:
         return None
     lines = [line for line in text.strip().splitlines() if line.strip()]
     return lines[-1][:500] if lines else None
+
+
+HEARTBEAT_STALE = 45  # seconds without a heartbeat: the worker holding a job is gone
+
+
+def job_is_orphaned(connection: redis.Redis, job_id: str) -> bool:
+    """A job is orphaned when it failed by abandonment or its worker stopped beating."""
+    from datetime import UTC, datetime
+
+    from rq.worker import Worker
+
+    try:
+        job = Job.fetch(job_id, connection=connection, serializer=JSONSerializer)
+    except NoSuchJobError:
+        return False
+    status = job.get_status(refresh=True)
+    if status == JobStatus.FAILED:
+        result = job.latest_result()
+        text = getattr(result, "exc_string", "") or ""
+        return "AbandonedJobError" in text or "abandoned" in text.lower()
+    if status != JobStatus.STARTED:
+        return False
+    if not job.worker_name:
+        return True
+    worker = Worker.find_by_key(
+        Worker.redis_worker_namespace_prefix + job.worker_name, connection=connection
+    )
+    if worker is None or worker.last_heartbeat is None:
+        return True
+    age = (datetime.now(UTC) - worker.last_heartbeat.replace(tzinfo=UTC)).total_seconds()
+    return age > HEARTBEAT_STALE
+
+
+def requeue_or_enqueue(connection: redis.Redis, func: str, *args: Any, job_id: str,
+                       timeout: int = JOB_TIMEOUT) -> str:
+    """Put a lost or orphaned job back on the queue (or create it when it is gone)."""
+    try:
+        job = Job.fetch(job_id, connection=connection, serializer=JSONSerializer)
+    except NoSuchJobError:
+        return enqueue(connection, func, *args, job_id=job_id, timeout=timeout)
+    q = queue(connection)
+    if job.get_status(refresh=True) == JobStatus.FAILED:
+        q.failed_job_registry.requeue(job)
+    else:
+        q.started_job_registry.remove(job)
+        q.enqueue_job(job)
+    return job_id

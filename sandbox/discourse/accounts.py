@@ -44,12 +44,14 @@ def apply_payload(store: Store, settings: Settings, payload: Payload, raw_payloa
         elif store.user_by_email(email) is not None:
             raise RecordInvalid("Email has already been taken")
         else:
-            username = store.suggest_username(
-                payload.get("username"), payload.get("name"), email
+            username = store.suggest_username(payload.get("username"), payload.get("name"), email)
+            user = store.create_user(
+                username=username,
+                email=email,
+                name=payload.get("name") or None,
+                external_id=external_id,
+                active=not require_activation,
             )
-            user = store.create_user(username=username, email=email,
-                                     name=payload.get("name") or None,
-                                     external_id=external_id, active=not require_activation)
     else:
         _update_identity(store, settings, user, payload, email)
 
@@ -68,8 +70,9 @@ def apply_payload(store: Store, settings: Settings, payload: Payload, raw_payloa
     return user
 
 
-def _update_identity(store: Store, settings: Settings, user: User, payload: Payload,
-                     email: str) -> None:
+def _update_identity(
+    store: Store, settings: Settings, user: User, payload: Payload, email: str
+) -> None:
     if settings.auth_overrides_email and email and email.lower() != user.email.lower():
         if not _EMAIL.match(email):
             raise RecordInvalid("Primary email is invalid.")

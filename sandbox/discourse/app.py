@@ -45,15 +45,19 @@ def create_app(
     if not api_key:
         raise ValueError("api_key must not be empty")
     settings = Settings(
-        api_key=api_key, api_username=api_username, connect_secret=connect_secret,
-        connect_url=connect_url or None, logout_redirect=logout_redirect or None,
+        api_key=api_key,
+        api_username=api_username,
+        connect_secret=connect_secret,
+        connect_url=connect_url or None,
+        logout_redirect=logout_redirect or None,
         max_admin_api_reqs_per_minute=max_admin_api_reqs_per_minute,
         validate_spec=validate_spec,
     )
     app = Flask(__name__)
     app.secret_key = secrets.token_hex(32)
-    app.config.update(SESSION_COOKIE_NAME="_forum_session", SESSION_COOKIE_SAMESITE="Lax",
-                      JSON_AS_ASCII=False)
+    app.config.update(
+        SESSION_COOKIE_NAME="_forum_session", SESSION_COOKIE_SAMESITE="Lax", JSON_AS_ASCII=False
+    )
     ctx = Sandbox(settings, clock)
     ensure_api_user(ctx)
     app.extensions[EXTENSION_KEY] = ctx
@@ -103,8 +107,11 @@ def _api_pipeline() -> Response | None:
         return error_response(ApiError(429, rate_limit_body(1), rate_limit_headers(1)))
     if decision.error_status:
         ctx.stats.incr("faulted")
-        return Response(f"sandbox: injected {decision.error_status}\n",
-                        status=decision.error_status, mimetype="text/plain")
+        return Response(
+            f"sandbox: injected {decision.error_status}\n",
+            status=decision.error_status,
+            mimetype="text/plain",
+        )
 
     user = _api_user(ctx, key)
     if user is None:
@@ -146,17 +153,23 @@ def _check_spec(ctx: Sandbox) -> Response | None:
     try:
         body, kind = body_params(request)
     except BodyError as exc:
-        return error_response(json_error(400, [f"spec: unparseable body: {exc}"],
-                                         "invalid_parameters"))
+        return error_response(
+            json_error(400, [f"spec: unparseable body: {exc}"], "invalid_parameters")
+        )
     query = {k: v for k, v in request.args.items()}
     headers = {k: v for k, v in request.headers.items() if k.lower().startswith("api-")}
     errors = spec.validate_request(request.method, request.path, query, headers, body, kind)
     if not errors:
         return None
-    ctx.stats.add_violation("spec_violations", {
-        "method": request.method, "path": request.path, "endpoint": route_template(),
-        "errors": errors,
-    })
+    ctx.stats.add_violation(
+        "spec_violations",
+        {
+            "method": request.method,
+            "path": request.path,
+            "endpoint": route_template(),
+            "errors": errors,
+        },
+    )
     found = spec.operation_for(request.method, request.path)
     if found and spec_gaps.discourse_fails_first(request.method, found[0], body):
         return None
@@ -167,15 +180,22 @@ def _after(response: Response) -> Response:
     ctx = _sandbox()
     if getattr(g, "api", False):
         ctx.stats.record_status(response.status_code)
-        if (ctx.settings.validate_spec and g.api_user is not None
-                and response.mimetype == "application/json"):
+        if (
+            ctx.settings.validate_spec
+            and g.api_user is not None
+            and response.mimetype == "application/json"
+        ):
             _check_response(ctx, response)
     started = getattr(g, "started", None)
     elapsed = (time.monotonic() - started) * 1000 if started else 0.0
     who = "api" if getattr(g, "api", False) else "web"
     # path only: query strings carry DiscourseConnect payloads (personal data)
-    print(f"sandbox-discourse {who} {request.method} {request.path} "
-          f"{response.status_code} {elapsed:.1f}ms", file=sys.stderr, flush=True)
+    print(
+        f"sandbox-discourse {who} {request.method} {request.path} "
+        f"{response.status_code} {elapsed:.1f}ms",
+        file=sys.stderr,
+        flush=True,
+    )
     return response
 
 
@@ -186,13 +206,19 @@ def _check_response(ctx: Sandbox, response: Response) -> None:
         return
     query = form_to_nested(list(request.args.items(multi=True)))
     headers = {k: v for k, v in request.headers.items() if k.lower().startswith("api-")}
-    errors = spec.validate_response(request.method, request.path, query, headers,
-                                    response.status_code, body)
+    errors = spec.validate_response(
+        request.method, request.path, query, headers, response.status_code, body
+    )
     if errors:
-        ctx.stats.add_violation("response_spec_violations", {
-            "method": request.method, "path": request.path, "status": response.status_code,
-            "errors": errors,
-        })
+        ctx.stats.add_violation(
+            "response_spec_violations",
+            {
+                "method": request.method,
+                "path": request.path,
+                "status": response.status_code,
+                "errors": errors,
+            },
+        )
 
 
 def _http_error(error: HTTPException) -> Response:

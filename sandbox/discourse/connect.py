@@ -22,14 +22,38 @@ NONCE_TTL_S = 30 * 60  # PR #26261 (2024): 30 minutes
 USED_NONCE_TTL_S = 24 * 3600
 
 BOOL_FIELDS = (
-    "admin", "moderator", "avatar_force_update", "locale_force_update", "require_activation",
-    "suppress_welcome_message", "confirmed_2fa", "no_2fa_methods", "require_2fa", "prompt",
-    "logout", "failed",
+    "admin",
+    "moderator",
+    "avatar_force_update",
+    "locale_force_update",
+    "require_activation",
+    "suppress_welcome_message",
+    "confirmed_2fa",
+    "no_2fa_methods",
+    "require_2fa",
+    "prompt",
+    "logout",
+    "failed",
 )
 KNOWN_FIELDS = (
-    "add_groups", "avatar_url", "bio", "card_background_url", "email", "external_id",
-    "groups", "locale", "location", "name", "nonce", "profile_background_url",
-    "remove_groups", "return_sso_url", "title", "username", "website", *BOOL_FIELDS,
+    "add_groups",
+    "avatar_url",
+    "bio",
+    "card_background_url",
+    "email",
+    "external_id",
+    "groups",
+    "locale",
+    "location",
+    "name",
+    "nonce",
+    "profile_background_url",
+    "remove_groups",
+    "return_sso_url",
+    "title",
+    "username",
+    "website",
+    *BOOL_FIELDS,
 )
 
 
@@ -74,7 +98,7 @@ def parse(sso: str | None, sig: str | None, secret: str) -> Payload:
     custom: dict[str, str] = {}
     for key, value in parse_qsl(text, keep_blank_values=True):
         if key.startswith("custom."):
-            custom[key[len("custom."):]] = value
+            custom[key[len("custom.") :]] = value
         else:
             fields[key] = value
     bools: dict[str, bool] = {}

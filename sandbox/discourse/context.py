@@ -55,9 +55,7 @@ class Sandbox:
         self.settings = settings
         self._clock = clock or time.time
         self.store = Store(self.now)
-        self.limiter = SlidingWindowLimiter(
-            settings.max_admin_api_reqs_per_minute, 60.0, self.now
-        )
+        self.limiter = SlidingWindowLimiter(settings.max_admin_api_reqs_per_minute, 60.0, self.now)
         self.faults = Faults()
         self.stats = Stats()
         self.nonces = NonceStore(self.now)
@@ -84,8 +82,7 @@ class Sandbox:
 def ensure_api_user(ctx: Sandbox) -> None:
     name = ctx.settings.api_username
     if ctx.store.user_by_username(name) is None:
-        ctx.store.create_user(username=name, email=f"{name}@sandbox.invalid", name=name,
-                              admin=True)
+        ctx.store.create_user(username=name, email=f"{name}@sandbox.invalid", name=name, admin=True)
 
 
 def sandbox() -> Sandbox:
@@ -136,8 +133,9 @@ def json_response(body: Any, status: int = 200, headers: dict[str, str] | None =
         response = Response(b"", status=status)
     else:
         spec.fill_response(request.method, request.path, status, body)
-        response = Response(json.dumps(body, ensure_ascii=False), status=status,
-                            mimetype="application/json")
+        response = Response(
+            json.dumps(body, ensure_ascii=False), status=status, mimetype="application/json"
+        )
     for key, value in (headers or {}).items():
         response.headers[key] = value
     return response
@@ -147,8 +145,11 @@ def error_response(error: ApiError) -> Response:
     if error.body is None:
         response = Response(b"", status=error.status)
     else:
-        response = Response(json.dumps(error.body, ensure_ascii=False), status=error.status,
-                            mimetype="application/json")
+        response = Response(
+            json.dumps(error.body, ensure_ascii=False),
+            status=error.status,
+            mimetype="application/json",
+        )
     for key, value in error.headers.items():
         response.headers[key] = value
     return response

@@ -36,8 +36,13 @@ class Faults:
 
     def configure(self, data: dict[str, Any]) -> None:
         known = {
-            "latency_ms", "error_rate", "error_status", "rate_limit_burst",
-            "timeout_rate", "timeout_sleep_s", "seed",
+            "latency_ms",
+            "error_rate",
+            "error_status",
+            "rate_limit_burst",
+            "timeout_rate",
+            "timeout_sleep_s",
+            "seed",
         }
         unknown = set(data) - known
         if unknown:

@@ -53,7 +53,7 @@ def sanitize(raw: str) -> str:
     return text
 
 
-def suggest(candidates: list[str | None], taken: "callable") -> str:
+def suggest(candidates: list[str | None], taken: callable) -> str:
     """First usable candidate, made unique with a numeric suffix."""
     base = ""
     for candidate in candidates:

@@ -17,7 +17,7 @@ _KEY_PART = re.compile(r"\[([^\]]*)\]")
 
 def _assign(target: dict[str, Any], key: str, value: str) -> None:
     head = key.split("[", 1)[0]
-    parts = _KEY_PART.findall(key[len(head):]) if "[" in key else []
+    parts = _KEY_PART.findall(key[len(head) :]) if "[" in key else []
     node: Any = target
     path = [head, *parts]
     for index, part in enumerate(path):

@@ -18,9 +18,7 @@ from typing import Any
 
 from . import spec_gaps
 
-SPEC_PATH = Path(
-    os.environ.get("SANDBOX_DISCOURSE_OPENAPI", "/work/shared/discourse/openapi.json")
-)
+SPEC_PATH = Path(os.environ.get("SANDBOX_DISCOURSE_OPENAPI", "/work/shared/discourse/openapi.json"))
 SPEC_HOST = "https://discourse.example.com"  # the spec's only server
 
 _lock = threading.Lock()
@@ -101,22 +99,25 @@ def _default(schema: Any) -> Any:
     return None
 
 
-def _fill(schema: Any, value: Any) -> Any:
+def _fill(schema: Any, value: Any, keep: tuple[str, ...] = ()) -> Any:
     schema = _resolve(schema)
     if isinstance(value, dict):
         props = schema.get("properties", {})
+        if schema.get("additionalProperties") is False and props:
+            for key in [k for k in value if k not in props and k not in keep]:
+                del value[key]  # the document forbids keys it does not list
         for key in schema.get("required", []):
             if key not in value:
                 value[key] = _default(props.get(key, {}))
         for key, sub in value.items():
             if key in props and isinstance(sub, (dict, list)):
-                _fill(props[key], sub)
+                _fill(props[key], sub, keep)
     elif isinstance(value, list):
         items = schema.get("items")
         if items:
             for item in value:
                 if isinstance(item, dict):
-                    _fill(items, item)
+                    _fill(items, item, keep)
     return value
 
 
@@ -134,7 +135,9 @@ def fill_response(method: str, path: str, status: int, body: Any) -> Any:
     """Add the keys the spec's response schema requires that the handler left out."""
     schema = response_schema(method, path, status)
     if schema is not None and isinstance(body, (dict, list)):
-        _fill(schema, body)
+        found = operation_for(method, path)
+        keep = spec_gaps.RESPONSE_EXTRA_KEYS.get(found[0], ()) if found else ()
+        _fill(schema, body, keep)
     return body
 
 
@@ -158,7 +161,12 @@ def _mock_request(method, path, query, headers, body):
 
     data = None if body is None else json.dumps(body)
     return MockRequest(
-        SPEC_HOST, method.lower(), path, args=query, headers=headers, data=data,
+        SPEC_HOST,
+        method.lower(),
+        path,
+        args=query,
+        headers=headers,
+        data=data,
         content_type="application/json",
     )
 
@@ -191,8 +199,12 @@ def validate_request(
 
 
 def validate_response(
-    method: str, path: str, query: dict[str, Any], headers: dict[str, str],
-    status: int, body: Any,
+    method: str,
+    path: str,
+    query: dict[str, Any],
+    headers: dict[str, str],
+    status: int,
+    body: Any,
 ) -> list[str]:
     from openapi_core.testing import MockResponse
 
@@ -204,6 +216,8 @@ def validate_response(
     request = _mock_request(method, path, query, headers, None)
     response = MockResponse(
         json.dumps(body).encode() if body is not None else b"",
-        status_code=status, content_type="application/json",
+        status_code=status,
+        content_type="application/json",
     )
-    return [_describe(e) for e in openapi().iter_response_errors(request, response)]
+    errors = [_describe(e) for e in openapi().iter_response_errors(request, response)]
+    return [e for e in errors if not spec_gaps.response_error_known(found[0], e)]

@@ -28,27 +28,59 @@ class Route:
 
 # --- 1. Endpoints Discourse has but the OpenAPI document does not describe ----------
 NOT_IN_SPEC: tuple[Route, ...] = (
-    Route("POST", r"/admin/users/sync_sso(\.json)?",
-          "sync_sso is an admin endpoint missing from the document (form-encoded sso, sig)",
-          "REFERENCE §2; app/controllers/admin/users_controller.rb#sync_sso"),
-    Route("PUT", r"/admin/users/\d+/(grant|revoke)_(admin|moderation)(\.json)?",
-          "staff-flag endpoints are not in the document",
-          "REFERENCE §3; admin/users_controller.rb#grant_admin/revoke_admin/grant_moderation"),
-    Route("GET", r"/t/[^/]+/\d+\.json",
-          "slugged topic URL is where /t/external_id/{id}.json redirects; the document only "
-          "lists /t/{id}.json", "REFERENCE §5; topics_controller.rb#show_by_external_id"),
-    Route("GET", r"/admin/site_settings\.json", "admin site settings are not in the document",
-          "admin/site_settings_controller.rb#index"),
-    Route("GET", r"/about\.json", "about page JSON is not in the document",
-          "about_controller.rb#index"),
-    Route("GET", r"/session/current\.json", "current session user is not in the document",
-          "session_controller.rb#current"),
+    Route(
+        "POST",
+        r"/admin/users/sync_sso(\.json)?",
+        "sync_sso is an admin endpoint missing from the document (form-encoded sso, sig)",
+        "REFERENCE §2; app/controllers/admin/users_controller.rb#sync_sso",
+    ),
+    Route(
+        "PUT",
+        r"/admin/users/\d+/(grant|revoke)_(admin|moderation)(\.json)?",
+        "staff-flag endpoints are not in the document",
+        "REFERENCE §3; admin/users_controller.rb#grant_admin/revoke_admin/grant_moderation",
+    ),
+    Route(
+        "PUT",
+        r"/admin/users/\d+/unsuspend(\.json)?",
+        "unsuspend is not in the document",
+        "REFERENCE §3; admin/users_controller.rb#unsuspend",
+    ),
+    Route(
+        "GET",
+        r"/t/[^/]+/\d+\.json",
+        "slugged topic URL is where /t/external_id/{id}.json redirects; the document only "
+        "lists /t/{id}.json",
+        "REFERENCE §5; topics_controller.rb#show_by_external_id",
+    ),
+    Route(
+        "GET",
+        r"/admin/site_settings\.json",
+        "admin site settings are not in the document",
+        "admin/site_settings_controller.rb#index",
+    ),
+    Route(
+        "GET",
+        r"/about\.json",
+        "about page JSON is not in the document",
+        "about_controller.rb#index",
+    ),
+    Route(
+        "GET",
+        r"/session/current\.json",
+        "current session user is not in the document",
+        "session_controller.rb#current",
+    ),
 )
 
 # --- 2. Operations whose responses are not checked against the document ------------
 RESPONSE_UNCHECKED: tuple[Route, ...] = (
-    Route("GET", r"/site\.json",
-          "the sandbox serves a minimal /site.json for health checks only", "sandbox choice"),
+    Route(
+        "GET",
+        r"/site\.json",
+        "the sandbox serves a minimal /site.json for health checks only",
+        "sandbox choice",
+    ),
 )
 
 
@@ -86,46 +118,100 @@ class ExtraFields:
 
 
 EXTRA_BODY_FIELDS: tuple[ExtraFields, ...] = (
-    ExtraFields("POST", "/posts.json", (),
-                {"tags": _is_str_list, "skip_validations": _is_bool, "visible": _is_bool},
-                "the create-post body accepts tags[], skip_validations and visible",
-                "REFERENCE §5, §13; posts_controller.rb#create (permitted params)"),
-    ExtraFields("PUT", "/posts/{id}.json", (), {"title": _is_str},
-                "editing the first post also takes a top-level title",
-                "REFERENCE §5; posts_controller.rb#update"),
-    ExtraFields("PUT", "/posts/{id}.json", ("post",),
-                {"original_text": _is_str, "category_id": _is_int},
-                "post[original_text] (409 on conflict) and post[category_id] are read",
-                "REFERENCE §5; posts_controller.rb#update"),
-    ExtraFields("PUT", "/t/-/{id}.json", (),
-                {"title": _is_str, "category_id": _is_int, "tags": _is_str_list},
-                "the controller reads top-level title/category_id/tags[]; the document's "
-                "`topic` wrapper is ignored by Discourse",
-                "REFERENCE §5, §13; topics_controller.rb#update"),
-    ExtraFields("PUT", "/groups/{id}/members.json", (),
-                {"user_id": _is_csv_or_int, "user_ids": _is_csv_or_int, "user_emails": _is_str,
-                 "emails": _is_str, "notify_users": _is_bool},
-                "users_from_params also takes user_id(s)/user_emails; emails invites",
-                "REFERENCE §4; groups_controller.rb#add_members/users_from_params"),
-    ExtraFields("DELETE", "/groups/{id}/members.json", (),
-                {"user_id": _is_csv_or_int, "user_ids": _is_csv_or_int,
-                 "user_emails": _is_str, "username": _is_str, "user_email": _is_str},
-                "users_from_params also takes user_id(s)/user_emails (+ singular aliases)",
-                "REFERENCE §4; groups_controller.rb#remove_member"),
-    ExtraFields("POST", "/admin/groups.json", ("group",),
-                {"title": _is_str, "members_visibility_level": _is_int,
-                 "mentionable_level": _is_int, "messageable_level": _is_int,
-                 "grant_trust_level": _is_int, "flair_color": _is_str,
-                 "allow_membership_requests": _is_bool,
-                 "membership_request_template": _is_str},
-                "group_params permits these attributes for staff",
-                "REFERENCE §4; groups_controller.rb#group_params"),
-    ExtraFields("PUT", "/admin/users/{id}/suspend.json", (),
-                {"post_id": _is_int, "other_user_ids": lambda v: isinstance(v, list)},
-                "suspend also reads post_id and other_user_ids",
-                "REFERENCE §3; admin/users_controller.rb#suspend"),
-    ExtraFields("PUT", "/admin/users/{id}/anonymize.json", (), {"anonymize_ip": _is_str},
-                "anonymize reads anonymize_ip", "REFERENCE §3; admin/users_controller.rb"),
+    ExtraFields(
+        "POST",
+        "/posts.json",
+        (),
+        {"tags": _is_str_list, "skip_validations": _is_bool, "visible": _is_bool},
+        "the create-post body accepts tags[], skip_validations and visible",
+        "REFERENCE §5, §13; posts_controller.rb#create (permitted params)",
+    ),
+    ExtraFields(
+        "PUT",
+        "/posts/{id}.json",
+        (),
+        {"title": _is_str},
+        "editing the first post also takes a top-level title",
+        "REFERENCE §5; posts_controller.rb#update",
+    ),
+    ExtraFields(
+        "PUT",
+        "/posts/{id}.json",
+        ("post",),
+        {"original_text": _is_str, "category_id": _is_int},
+        "post[original_text] (409 on conflict) and post[category_id] are read",
+        "REFERENCE §5; posts_controller.rb#update",
+    ),
+    ExtraFields(
+        "PUT",
+        "/t/-/{id}.json",
+        (),
+        {"title": _is_str, "category_id": _is_int, "tags": _is_str_list},
+        "the controller reads top-level title/category_id/tags[]; the document's "
+        "`topic` wrapper is ignored by Discourse",
+        "REFERENCE §5, §13; topics_controller.rb#update",
+    ),
+    ExtraFields(
+        "PUT",
+        "/groups/{id}/members.json",
+        (),
+        {
+            "user_id": _is_csv_or_int,
+            "user_ids": _is_csv_or_int,
+            "user_emails": _is_str,
+            "emails": _is_str,
+            "notify_users": _is_bool,
+        },
+        "users_from_params also takes user_id(s)/user_emails; emails invites",
+        "REFERENCE §4; groups_controller.rb#add_members/users_from_params",
+    ),
+    ExtraFields(
+        "DELETE",
+        "/groups/{id}/members.json",
+        (),
+        {
+            "user_id": _is_csv_or_int,
+            "user_ids": _is_csv_or_int,
+            "user_emails": _is_str,
+            "username": _is_str,
+            "user_email": _is_str,
+        },
+        "users_from_params also takes user_id(s)/user_emails (+ singular aliases)",
+        "REFERENCE §4; groups_controller.rb#remove_member",
+    ),
+    ExtraFields(
+        "POST",
+        "/admin/groups.json",
+        ("group",),
+        {
+            "title": _is_str,
+            "members_visibility_level": _is_int,
+            "mentionable_level": _is_int,
+            "messageable_level": _is_int,
+            "grant_trust_level": _is_int,
+            "flair_color": _is_str,
+            "allow_membership_requests": _is_bool,
+            "membership_request_template": _is_str,
+        },
+        "group_params permits these attributes for staff",
+        "REFERENCE §4; groups_controller.rb#group_params",
+    ),
+    ExtraFields(
+        "PUT",
+        "/admin/users/{id}/suspend.json",
+        (),
+        {"post_id": _is_int, "other_user_ids": lambda v: isinstance(v, list)},
+        "suspend also reads post_id and other_user_ids",
+        "REFERENCE §3; admin/users_controller.rb#suspend",
+    ),
+    ExtraFields(
+        "PUT",
+        "/admin/users/{id}/anonymize.json",
+        (),
+        {"anonymize_ip": _is_str},
+        "anonymize reads anonymize_ip",
+        "REFERENCE §3; admin/users_controller.rb",
+    ),
 )
 
 # --- 4. Form-encoded bodies ----------------------------------------------------------
@@ -156,6 +242,34 @@ NULLABLE_IN_PRACTICE = (
     "marks them non-null (REFERENCE §13). The sandbox fills them with non-null defaults "
     "so its answers satisfy the document; clients must still parse defensively."
 )
+
+
+# --- 7. Response fields whose documented type is wrong -----------------------------
+RESPONSE_FIELD_GAPS: dict[str, tuple[str, ...]] = {
+    # AdminDetailedUserSerializer sends an object (external_id, last_payload, ...);
+    # the document types it string|null. Source: admin_detailed_user_serializer.rb,
+    # single_sign_on_record_serializer.rb.
+    "/admin/users/{id}.json": ("single_sign_on_record",),
+}
+
+
+# Keys Discourse sends that a response schema with additionalProperties: false omits.
+# `raw` in post_stream posts with ?include_raw=1 (topics_controller.rb#show,
+# TopicViewSerializer → PostSerializer#include_raw?).
+RESPONSE_EXTRA_KEYS: dict[str, tuple[str, ...]] = {"/t/{id}.json": ("raw",)}
+
+
+def response_error_known(template: str, error: str) -> bool:
+    fields = RESPONSE_FIELD_GAPS.get(template, ())
+    extras = RESPONSE_EXTRA_KEYS.get(template, ())
+    parts = [p.strip() for p in error.split(":", 1)[-1].split(";") if p.strip()]
+
+    def known(part: str) -> bool:
+        if any(part.startswith(f) for f in fields):
+            return True
+        return any(f"('{key}' was unexpected)" in part for key in extras)
+
+    return bool(parts) and all(known(p) for p in parts)
 
 
 # --- helpers used by spec.py --------------------------------------------------------

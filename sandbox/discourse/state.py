@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 import threading
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from . import names
@@ -16,16 +16,21 @@ UNCATEGORIZED_ID = 1
 
 # Discourse's automatic groups (Group::AUTO_GROUPS); "everyone" (0) is not listed.
 AUTO_GROUPS = {
-    "admins": 1, "moderators": 2, "staff": 3,
-    "trust_level_0": 10, "trust_level_1": 11, "trust_level_2": 12,
-    "trust_level_3": 13, "trust_level_4": 14,
+    "admins": 1,
+    "moderators": 2,
+    "staff": 3,
+    "trust_level_0": 10,
+    "trust_level_1": 11,
+    "trust_level_2": 12,
+    "trust_level_3": 13,
+    "trust_level_4": 14,
 }
 
 
 def iso(ts: float | None) -> str | None:
     if ts is None:
         return None
-    stamp = datetime.fromtimestamp(ts, tz=timezone.utc)
+    stamp = datetime.fromtimestamp(ts, tz=UTC)
     return stamp.strftime("%Y-%m-%dT%H:%M:%S.") + f"{stamp.microsecond // 1000:03d}Z"
 
 
@@ -165,15 +170,25 @@ class Store:
             self._post_ids = itertools.count(1)
             now = self.clock()
             self.users[SYSTEM_USER_ID] = User(
-                id=SYSTEM_USER_ID, username="system", email="no_email", name="system",
-                created_at=now, admin=True, moderator=True, trust_level=4,
+                id=SYSTEM_USER_ID,
+                username="system",
+                email="no_email",
+                name="system",
+                created_at=now,
+                admin=True,
+                moderator=True,
+                trust_level=4,
             )
             for name, gid in AUTO_GROUPS.items():
-                self.groups[gid] = Group(id=gid, name=name, automatic=True,
-                                         visibility_level=1 if gid < 10 else 0)
+                self.groups[gid] = Group(
+                    id=gid, name=name, automatic=True, visibility_level=1 if gid < 10 else 0
+                )
             self.categories[UNCATEGORIZED_ID] = Category(
-                id=UNCATEGORIZED_ID, name="Uncategorized", slug="uncategorized",
-                color="0088CC", text_color="FFFFFF",
+                id=UNCATEGORIZED_ID,
+                name="Uncategorized",
+                slug="uncategorized",
+                color="0088CC",
+                text_color="FFFFFF",
             )
             self.memo: dict[str, tuple[float, int, Any]] = {}
 
@@ -204,13 +219,27 @@ class Store:
             g.name.lower() == lowered for g in self.groups.values()
         )
 
-    def create_user(self, *, username: str, email: str, name: str | None,
-                    external_id: str | None = None, admin: bool = False,
-                    moderator: bool = False, active: bool = True) -> User:
+    def create_user(
+        self,
+        *,
+        username: str,
+        email: str,
+        name: str | None,
+        external_id: str | None = None,
+        admin: bool = False,
+        moderator: bool = False,
+        active: bool = True,
+    ) -> User:
         user = User(
-            id=next(self._user_ids), username=username, email=email, name=name,
-            created_at=self.clock(), external_id=external_id, admin=admin,
-            moderator=moderator, active=active,
+            id=next(self._user_ids),
+            username=username,
+            email=email,
+            name=name,
+            created_at=self.clock(),
+            external_id=external_id,
+            admin=admin,
+            moderator=moderator,
+            active=active,
         )
         self.users[user.id] = user
         return user
@@ -270,9 +299,7 @@ class Store:
 
     def category_by_name(self, name: str) -> Category | None:
         lowered = name.strip().lower()
-        return next(
-            (c for c in self.categories.values() if c.name.lower() == lowered), None
-        )
+        return next((c for c in self.categories.values() if c.name.lower() == lowered), None)
 
     # --- topics / posts --------------------------------------------------------------
     def new_topic_id(self) -> int:

@@ -90,9 +90,13 @@ def current() -> Response:
         if user is None:
             return json_response(not_found().body, 404)
         data = serializers.basic_user(user)
-        data.update({"admin": user.admin, "moderator": user.moderator,
-                     "groups": [{"id": g.id, "name": g.name}
-                                for g in ctx.store.groups_of(user)]})
+        data.update(
+            {
+                "admin": user.admin,
+                "moderator": user.moderator,
+                "groups": [{"id": g.id, "name": g.name} for g in ctx.store.groups_of(user)],
+            }
+        )
         return json_response({"current_user": data})
 
 

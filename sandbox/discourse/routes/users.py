@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from flask import Blueprint, request
 
@@ -84,7 +84,7 @@ def _parse_time(text: str) -> float | None:
     except ValueError:
         return None
     if stamp.tzinfo is None:
-        stamp = stamp.replace(tzinfo=timezone.utc)
+        stamp = stamp.replace(tzinfo=UTC)
     return stamp.timestamp()
 
 
@@ -102,8 +102,7 @@ def suspend(user_id: int):
     if not reason:
         raise param_missing("reason")
     if user.is_suspended(ctx.now()):
-        return {"failed": "FAILED",
-                "message": f"{user.username} is already suspended."}, 409
+        return {"failed": "FAILED", "message": f"{user.username} is already suspended."}, 409
     if len(reason) > 300:
         raise unprocessable(["Reason is too long (maximum is 300 characters)"])
     until = _parse_time(until_text)
@@ -115,11 +114,15 @@ def suspend(user_id: int):
     user.suspended_till = until
     user.suspend_reason = reason
     user.auth_generation += 1
-    return {"suspension": {
-        "suspend_reason": reason, "full_suspend_reason": reason,
-        "suspended_till": iso(until), "suspended_at": iso(user.suspended_at),
-        "suspended_by": serializers.basic_user(actor),
-    }}
+    return {
+        "suspension": {
+            "suspend_reason": reason,
+            "full_suspend_reason": reason,
+            "suspended_till": iso(until),
+            "suspended_at": iso(user.suspended_at),
+            "suspended_by": serializers.basic_user(actor),
+        }
+    }
 
 
 @bp.put("/admin/users/<int:user_id>/unsuspend.json")
@@ -213,3 +216,33 @@ def activate(user_id: int):
     return _flag_action(user_id, active=True)
 
 
+LIST_PAGE_SIZE = 100  # AdminUserIndexQuery::PAGE_SIZE
+LIST_FLAGS = ("active", "new", "staff", "suspended", "blocked", "suspect")
+
+
+@bp.get("/admin/users/list/<flag>.json")
+@api_view
+def admin_list(flag: str):
+    """AdminUserIndexQuery: 100 users a page, `page` counted from 1."""
+    require_admin()
+    ctx = sandbox()
+    if flag not in LIST_FLAGS:
+        raise not_found()
+    try:
+        page = max(int(request.args.get("page", 1)), 1)
+    except ValueError:
+        page = 1
+    now = ctx.now()
+    users = [u for u in ctx.store.human_users() if not u.anonymized or flag == "active"]
+    if flag == "staff":
+        users = [u for u in users if u.admin or u.moderator]
+    elif flag == "active":
+        users = [u for u in users if u.active]
+    elif flag == "suspended":
+        users = [u for u in users if u.is_suspended(now)]
+    elif flag in ("new", "blocked", "suspect"):
+        users = [u for u in users if u.trust_level == 0] if flag == "new" else []
+    users.sort(key=lambda u: u.id, reverse=True)
+    chunk = users[(page - 1) * LIST_PAGE_SIZE : page * LIST_PAGE_SIZE]
+    show_emails = request.args.get("show_emails") == "true"
+    return [serializers.admin_list_user(u, show_emails=show_emails) for u in chunk]

@@ -1,0 +1,862 @@
+"""Events: their desired state (from the institute) and the forum topic announcing each.
+
+Each event is one Redis hash. `desired` is the latest accepted state with its
+`version`; an older or equal version is acknowledged and ignored. The forum
+side is the topic the bridge created (ids and the topic's own external id) and
+a fingerprint of what that topic shows, so an unchanged event costs no call.
+
+`EventPublisher.converge` does the forum work: it finds the topic by its
+Discourse external id before it ever creates one (a crash between create and
+record, a retried timeout or a replay must never make a second topic), and
+writes only the parts that differ.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import re
+import secrets
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+import redis
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictInt,
+    StrictStr,
+    field_validator,
+    model_validator,
+)
+
+from bridge.audit import AuditLog
+from bridge.discourse import ClientError, DiscourseClient, DiscourseError, NotFound, ServerError
+from bridge.rendering import TITLE_LEVELS, Rendered, content_hash, render_event
+from config.mapping import CategorySpec, EventsConfig, RolesConfig
+
+log = logging.getLogger(__name__)
+
+EXTERNAL_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+PREFIX = "bridge:event:"
+ALL_EVENTS = "bridge:events"  # every external id the bridge knows
+DIRTY = "bridge:events:dirty"  # desired state changed, forum not yet converged
+TOPIC_IDS = "bridge:event-topic-ids"  # topic external id -> event external id
+LOCK_PREFIX = "bridge:lock:event:"
+CATEGORY_CACHE = "bridge:event-categories"  # events.yml category key -> Discourse id
+CATEGORY_CACHE_TTL = 300
+
+#: Discourse: topic external ids are ≤ 50 characters of [\w-], unique ignoring case.
+TOPIC_EXTERNAL_ID_MAX = 50
+_TOPIC_PREFIX = "ev-"
+_READABLE_MAX = 26  # "ev-" + 26 + "-" + 16 (hash) + "-g999" ≤ 50
+_URL = re.compile(r"^https?://[^\s/$.?#][^\s]*$", re.IGNORECASE)
+
+
+# -- what the institute sends ----------------------------------------------------------
+
+
+def _text_only(value: Any) -> Any:
+    """Times come as ISO 8601 text; numbers (epoch seconds) are refused."""
+    if not isinstance(value, str):
+        raise ValueError("must be an ISO 8601 date-time text with an offset")  # noqa: TRY004
+    return value
+
+
+IsoDateTime = Annotated[AwareDatetime, BeforeValidator(_text_only)]
+
+
+class EventIn(BaseModel):
+    """One event as the institute's system (or an iCalendar feed) sends it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    title: Annotated[StrictStr, Field(max_length=255)]
+    kind: StrictStr
+    starts_at: IsoDateTime
+    ends_at: IsoDateTime
+    location: Annotated[StrictStr, Field(max_length=500)] | None = None
+    url: Annotated[StrictStr, Field(max_length=2000)] | None = None
+    description: Annotated[StrictStr, Field(max_length=30000)] = ""
+    audience: list[StrictStr] = Field(default_factory=list, max_length=50)
+    status: Literal["scheduled", "cancelled"] = "scheduled"
+    version: Annotated[StrictInt, Field(ge=0)] | None = None
+
+    @field_validator("title")
+    @classmethod
+    def _title_not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must not be empty")
+        return value.strip()
+
+    @field_validator("location")
+    @classmethod
+    def _location(cls, value: str | None) -> str | None:
+        return value.strip() or None if value is not None else None
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        if not _URL.match(value.strip()):
+            raise ValueError("must be an http:// or https:// address")
+        return value.strip()
+
+    @model_validator(mode="after")
+    def _ends_after_start(self) -> EventIn:
+        if self.ends_at < self.starts_at:
+            raise ValueError("ends_at must not be before starts_at")
+        return self
+
+    def desired(self) -> dict[str, Any]:
+        """The stored form: JSON types only, times as ISO 8601 with their offset."""
+        return self.model_dump(mode="json", exclude={"version"})
+
+
+def check_event(event: EventIn, config: EventsConfig, roles: RolesConfig) -> list[dict]:
+    """Domain rules beyond types: a kind from events.yml, role codes from roles.yml."""
+    problems = []
+    if event.kind not in config.kinds:
+        known = ", ".join(sorted(config.kinds))
+        problems.append({"field": "kind", "message": f"unknown kind {event.kind!r} ({known})"})
+    for code in event.audience:
+        if code not in roles.roles:
+            problems.append({"field": "audience", "message": f"unknown role code {code!r}"})
+    return problems
+
+
+# -- the topic's own external id -----------------------------------------------------------
+
+
+def topic_external_id(external_id: str, generation: int = 1) -> str:
+    """The Discourse external id of the event's topic.
+
+    Discourse allows only ≤ 50 characters of [A-Za-z0-9_-], compared ignoring
+    case, while event ids are up to 64 characters that may hold `.` and `:` and
+    differ only in case. So: a readable lowercase prefix for people, and a hash
+    of the exact id for uniqueness. Generation 2, 3 … (`-g2`) is used when the
+    topic was deleted by hand: Discourse keeps a deleted topic's external id.
+    """
+    readable = re.sub(r"[^a-z0-9]+", "-", external_id.lower()).strip("-")[:_READABLE_MAX]
+    readable = readable.strip("-") or "event"
+    digest = hashlib.blake2b(external_id.encode(), digest_size=10).digest()
+    code = _base32(digest)  # 16 characters, 80 bits
+    topic_id = f"{_TOPIC_PREFIX}{readable}-{code}"
+    if generation > 1:
+        topic_id += f"-g{generation}"
+    return topic_id[:TOPIC_EXTERNAL_ID_MAX]
+
+
+def _base32(data: bytes) -> str:
+    import base64
+
+    return base64.b32encode(data).decode().rstrip("=").lower()
+
+
+# -- the stored state --------------------------------------------------------------------
+
+
+@dataclass
+class Event:
+    external_id: str
+    desired: dict[str, Any]
+    version: int
+    removed: bool = False
+    topic_id: int | None = None
+    post_id: int | None = None
+    topic_external_id: str | None = None
+    generation: int = 1
+    title_level: int = 0
+    forum: dict[str, Any] = field(default_factory=dict)  # what the topic shows
+    content_hash: str | None = None
+    last_error: str | None = None
+
+    @property
+    def current_topic_external_id(self) -> str:
+        return self.topic_external_id or topic_external_id(self.external_id, self.generation)
+
+    def public(self, forum_url: str) -> dict[str, Any]:
+        forum = None
+        if self.topic_id is not None:
+            forum = {
+                "topic_id": self.topic_id,
+                "post_id": self.post_id,
+                "topic_external_id": self.topic_external_id,
+                "url": f"{forum_url.rstrip('/')}/t/{self.topic_id}",
+            }
+        return {
+            "external_id": self.external_id,
+            "desired": self.desired,
+            "version": self.version,
+            "removed": self.removed,
+            "forum": forum,
+            "last_error": self.last_error,
+        }
+
+
+@dataclass(frozen=True)
+class Accepted:
+    applied: bool  # False: an older or equal version, acknowledged and ignored
+    version: int
+    created: bool = False  # the first version the bridge saw of this event
+
+
+# Compare-and-set of the desired state: only a newer version is stored, and the
+# event is marked dirty in the same step, so a stored change is never forgotten.
+_ACCEPT = """
+local current = redis.call('HGET', KEYS[1], 'version')
+local version = tonumber(ARGV[2])
+if current and version == -1 then
+  version = tonumber(current) + 1
+elseif version == -1 then
+  version = 0
+end
+if current and tonumber(current) >= version then
+  return {0, tonumber(current), 0}
+end
+redis.call('HSET', KEYS[1], 'desired', ARGV[1], 'version', version, 'accepted_at', ARGV[3],
+           'removed', ARGV[4])
+redis.call('SADD', KEYS[2], ARGV[5])
+redis.call('SADD', KEYS[3], ARGV[5])
+if current then
+  return {1, version, 0}
+end
+return {1, version, 1}
+"""
+
+# A lock is released or extended only by its holder.
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
+"""
+_EXTEND = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+return 0
+"""
+
+
+class EventStore:
+    def __init__(self, connection: redis.Redis):
+        self.r = connection
+        self._accept = connection.register_script(_ACCEPT)
+        self._release = connection.register_script(_RELEASE)
+        self._extend = connection.register_script(_EXTEND)
+
+    # -- desired state -------------------------------------------------------
+
+    def accept(
+        self,
+        external_id: str,
+        desired: Mapping[str, Any],
+        *,
+        version: int | None,
+        removed: bool = False,
+    ) -> Accepted:
+        body = {k: v for k, v in desired.items() if k != "version"}
+        applied, stored, created = self._accept(
+            keys=[PREFIX + external_id, ALL_EVENTS, DIRTY],
+            args=[
+                json.dumps(body, ensure_ascii=False, sort_keys=True),
+                -1 if version is None else version,
+                f"{time.time():.3f}",
+                "1" if removed else "0",
+                external_id,
+            ],
+        )
+        return Accepted(applied=bool(applied), version=int(stored), created=bool(created))
+
+    def get(self, external_id: str) -> Event | None:
+        data = self.r.hgetall(PREFIX + external_id)
+        return _event(external_id, data) if data else None
+
+    def many(self, external_ids: Iterable[str]) -> Iterator[Event]:
+        ids = list(external_ids)
+        for start in range(0, len(ids), 1000):
+            chunk = ids[start : start + 1000]
+            pipe = self.r.pipeline(transaction=False)
+            for external_id in chunk:
+                pipe.hgetall(PREFIX + external_id)
+            for external_id, data in zip(chunk, pipe.execute(), strict=True):
+                if data:
+                    yield _event(external_id, data)
+
+    def all_ids(self) -> list[str]:
+        return sorted(self.r.smembers(ALL_EVENTS))
+
+    def all(self) -> Iterator[Event]:
+        return self.many(self.all_ids())
+
+    def dirty_ids(self) -> list[str]:
+        return sorted(self.r.smembers(DIRTY))
+
+    def mark_clean(self, external_id: str, version: int) -> bool:
+        """Clear the dirty mark, unless a newer version arrived meanwhile."""
+        current = self.r.hget(PREFIX + external_id, "version")
+        if current is not None and int(current) <= version:
+            self.r.srem(DIRTY, external_id)
+            return True
+        return False
+
+    # -- the forum side ----------------------------------------------------------
+
+    def claim_topic_external_id(self, external_id: str, topic_external_id: str) -> None:
+        """Prove the derived id belongs to this event alone (a hash could collide)."""
+        key = topic_external_id.lower()
+        if not self.r.hsetnx(TOPIC_IDS, key, external_id):
+            owner = self.r.hget(TOPIC_IDS, key)
+            if owner != external_id:
+                raise RuntimeError(
+                    f"topic external id {topic_external_id} already belongs to event {owner}"
+                )
+
+    def record_topic(
+        self, external_id: str, *, topic_id: int, post_id: int, topic_external_id: str,
+        forum: Mapping[str, Any],
+    ) -> None:
+        self.r.hset(
+            PREFIX + external_id,
+            mapping={
+                "topic_id": topic_id,
+                "post_id": post_id,
+                "topic_external_id": topic_external_id,
+                "forum": json.dumps(forum, ensure_ascii=False, sort_keys=True),
+                "content_hash": forum_hash(forum),
+            },
+        )
+
+    def record_forum(self, external_id: str, forum: Mapping[str, Any]) -> None:
+        self.r.hset(
+            PREFIX + external_id,
+            mapping={
+                "forum": json.dumps(forum, ensure_ascii=False, sort_keys=True),
+                "content_hash": forum_hash(forum),
+            },
+        )
+
+    def forget_topic(self, external_id: str, *, next_generation: int) -> None:
+        """The topic is gone for good: the next one gets a fresh external id."""
+        self.r.hdel(
+            PREFIX + external_id, "topic_id", "post_id", "topic_external_id", "forum",
+            "content_hash",
+        )
+        self.r.hset(PREFIX + external_id, "generation", next_generation)
+
+    def set_title_level(self, external_id: str, level: int) -> None:
+        self.r.hset(PREFIX + external_id, "title_level", level)
+
+    def record_error(self, external_id: str, text: str | None) -> None:
+        if text is None:
+            self.r.hdel(PREFIX + external_id, "last_error")
+        else:
+            self.r.hset(PREFIX + external_id, "last_error", text[:500])
+
+    # -- one job at a time per event ---------------------------------------------
+
+    def lock(self, external_id: str, *, ttl: float = 60.0, wait: float = 0.0) -> str | None:
+        token = secrets.token_hex(8)
+        deadline = time.monotonic() + wait
+        while True:
+            if self.r.set(LOCK_PREFIX + external_id, token, nx=True, px=int(ttl * 1000)):
+                return token
+            if time.monotonic() >= deadline:
+                return None
+            time.sleep(0.05)
+
+    def extend_lock(self, external_id: str, token: str, *, ttl: float = 60.0) -> bool:
+        return bool(self._extend(keys=[LOCK_PREFIX + external_id], args=[token, int(ttl * 1000)]))
+
+    def unlock(self, external_id: str, token: str) -> None:
+        self._release(keys=[LOCK_PREFIX + external_id], args=[token])
+
+
+def forum_hash(forum: Mapping[str, Any]) -> str:
+    """The content hash of what the topic shows (the snapshot of fields is not part of it)."""
+    return content_hash({k: v for k, v in forum.items() if k != "snapshot"})
+
+
+def _event(external_id: str, data: Mapping[str, str]) -> Event:
+    def number(name: str) -> int | None:
+        value = data.get(name)
+        return int(value) if value else None
+
+    return Event(
+        external_id=external_id,
+        desired=json.loads(data.get("desired", "{}")),
+        version=int(data.get("version", 0)),
+        removed=data.get("removed") == "1",
+        topic_id=number("topic_id"),
+        post_id=number("post_id"),
+        topic_external_id=data.get("topic_external_id"),
+        generation=number("generation") or 1,
+        title_level=number("title_level") or 0,
+        forum=json.loads(data["forum"]) if data.get("forum") else {},
+        content_hash=data.get("content_hash"),
+        last_error=data.get("last_error"),
+    )
+
+
+# -- edit reasons -------------------------------------------------------------------------
+
+#: Which change of the desired state the forum's edit history names, and how.
+_CHANGES = (
+    # (fields, the noun in a list, the whole phrase when it is the only change)
+    (("starts_at", "ends_at"), "дата и время", "изменились дата и время"),
+    (("title",), "название", "изменилось название"),
+    (("location",), "место проведения", "изменилось место проведения"),
+    (("url",), "ссылка", "изменилась ссылка"),
+    (("description",), "описание", "изменилось описание"),
+    (("audience",), "круг участников", "изменился круг участников"),
+    (("kind",), "вид мероприятия", "изменился вид мероприятия"),
+)
+SNAPSHOT_FIELDS = (
+    "title", "kind", "starts_at", "ends_at", "location", "url", "description", "audience",
+    "status",
+)
+
+
+def snapshot(desired: Mapping[str, Any]) -> dict[str, Any]:
+    return {name: desired.get(name) for name in SNAPSHOT_FIELDS}
+
+
+def _same(name: str, old: Any, new: Any) -> bool:
+    if name in ("starts_at", "ends_at") and old and new:
+        try:
+            return datetime.fromisoformat(old) == datetime.fromisoformat(new)
+        except ValueError:
+            return old == new
+    return (old or None) == (new or None)
+
+
+def edit_reason(before: Mapping[str, Any] | None, after: Mapping[str, Any]) -> str:
+    """«Обновлено из системы института: изменились дата и время» and the like."""
+    lead = "Обновлено из системы института"
+    if not before:
+        return lead
+    if before.get("status") != "cancelled" and after.get("status") == "cancelled":
+        return f"{lead}: мероприятие отменено"
+    if before.get("status") == "cancelled" and after.get("status") != "cancelled":
+        return f"{lead}: мероприятие снова в расписании"
+    changed = [
+        (noun, phrase)
+        for names, noun, phrase in _CHANGES
+        if any(not _same(n, before.get(n), after.get(n)) for n in names)
+    ]
+    if len(changed) == 1:
+        return f"{lead}: {changed[0][1]}"
+    if changed:
+        return f"{lead}: изменились {', '.join(noun for noun, _ in changed)}"
+    return lead
+
+
+# -- converging the forum --------------------------------------------------------------
+
+
+class TopicGone(Exception):
+    """The recorded topic was deleted on the forum by hand."""
+
+
+def _error_says(error: DiscourseError, *words: str) -> bool:
+    text = " ".join(error.errors).lower()
+    return all(word in text for word in words)
+
+
+def title_taken(error: DiscourseError) -> bool:
+    return error.status == 422 and _error_says(error, "title", "already")
+
+
+def external_id_taken(error: DiscourseError) -> bool:
+    return error.status == 422 and _error_says(error, "external", "taken")
+
+
+class CategoryResolver:
+    """events.yml category keys ↔ Discourse category ids, cached in Redis for minutes."""
+
+    def __init__(
+        self, connection: redis.Redis, discourse: DiscourseClient, config: EventsConfig,
+        *, audit: AuditLog | None = None, create_missing: bool = True,
+    ):
+        self.r = connection
+        self.discourse = discourse
+        self.config = config
+        self.audit = audit
+        self.create_missing = create_missing
+
+    def refresh(self) -> dict[str, int]:
+        found = match_categories(self.discourse.categories(), self.config.categories.values())
+        self._cache(found)
+        return found
+
+    def _cache(self, found: Mapping[str, int]) -> None:
+        if not found:
+            return
+        pipe = self.r.pipeline()
+        pipe.hset(CATEGORY_CACHE, mapping={k: str(v) for k, v in found.items()})
+        pipe.expire(CATEGORY_CACHE, CATEGORY_CACHE_TTL)
+        pipe.execute()
+
+    def id_for(self, key: str, *, cause: str = "event") -> int:
+        cached = self.r.hget(CATEGORY_CACHE, key)
+        if cached:
+            return int(cached)
+        found = self.refresh()
+        if key in found:
+            return found[key]
+        if not self.create_missing:
+            raise ClientError(f"category {key!r} from events.yml does not exist on the forum")
+        spec = self.config.categories[key]
+        created = self.create(spec, cause=cause)
+        return created
+
+    def create(self, spec: CategorySpec, *, cause: str) -> int:
+        try:
+            category = self.discourse.create_category(
+                name=spec.name, slug=spec.slug, color=spec.color, text_color=spec.text_color
+            )
+        except DiscourseError as error:
+            if self.audit:
+                self.audit.record(subject=f"category:{spec.slug}", action="category.create",
+                                  target=spec.name, cause=cause, result=str(error)[:300])
+            raise
+        if self.audit:
+            self.audit.record(subject=f"category:{spec.slug}", action="category.create",
+                              target=str(category["id"]), cause=cause)
+        self._cache({spec.slug: int(category["id"])})
+        return int(category["id"])
+
+    def key_for(self, category_id: int | None) -> str:
+        if category_id is None:
+            return "unknown"
+        for key, value in self.r.hgetall(CATEGORY_CACHE).items():
+            if int(value) == category_id:
+                return key
+        for key, value in self.refresh().items():
+            if value == category_id:
+                return key
+        return f"id:{category_id}"
+
+
+def match_categories(found: Iterable[Mapping[str, Any]], specs: Iterable[CategorySpec]):
+    """Which forum category is which events.yml category: by slug, then by name."""
+    found = list(found)
+    by_slug = {str(c.get("slug", "")).lower(): int(c["id"]) for c in found}
+    by_name = {str(c.get("name", "")).lower(): int(c["id"]) for c in found}
+    matched: dict[str, int] = {}
+    for spec in specs:
+        category_id = by_slug.get(spec.slug.lower()) or by_name.get(spec.name.lower())
+        if category_id is not None:
+            matched[spec.slug] = category_id
+    return matched
+
+
+@dataclass
+class Outcome:
+    action: str  # created | updated | unchanged | withdrawn | deleted | absent
+    calls: list[str] = field(default_factory=list)
+
+
+class EventPublisher:
+    """Brings one event's topic to its desired state with as few calls as possible."""
+
+    def __init__(
+        self,
+        *,
+        store: EventStore,
+        discourse: DiscourseClient,
+        audit: AuditLog,
+        config: EventsConfig,
+        roles: RolesConfig,
+        categories: CategoryResolver,
+        delete_mode: str = "unlist",
+        keep_alive: Callable[[], None] | None = None,
+    ):
+        self.store = store
+        self.discourse = discourse
+        self.audit = audit
+        self.config = config
+        self.roles = roles
+        self.categories = categories
+        self.delete_mode = delete_mode
+        self.keep_alive = keep_alive or (lambda: None)
+
+    # -- entry point ------------------------------------------------------------
+
+    def converge(self, external_id: str, *, cause: str = "api") -> Outcome:
+        event = self.store.get(external_id)
+        if event is None:
+            return Outcome("absent")
+        if event.removed:
+            return self._withdraw(event, cause)
+        return self._publish(event, cause)
+
+    # -- helpers ----------------------------------------------------------------
+
+    def _write(self, event: Event, action: str, cause: str, call: Callable[[], Any],
+               *, target: str | None = None, detail: str = "") -> Any:
+        """Every forum write goes through here: audited with its result."""
+        self.keep_alive()
+        subject = f"event:{event.external_id}"
+        where = target or str(event.topic_id or event.current_topic_external_id)
+        try:
+            result = call()
+        except DiscourseError as error:
+            self.audit.record(subject=subject, action=action, target=where, cause=cause,
+                              result=str(error)[:300], detail=detail)
+            raise
+        if target is None and action == "topic.create" and isinstance(result, dict):
+            where = str(result.get("topic_id", where))
+        self.audit.record(subject=subject, action=action, target=where, cause=cause,
+                          detail=detail)
+        return result
+
+    def _render(self, event: Event) -> Rendered:
+        return render_event(
+            event.desired, external_id=event.external_id, config=self.config, roles=self.roles,
+            title_level=event.title_level,
+        )
+
+    def _target(self, event: Event, rendered: Rendered) -> dict[str, Any]:
+        return {**rendered.fingerprint(), "listed": True, "snapshot": snapshot(event.desired)}
+
+    def _find(self, event: Event) -> bool:
+        """Look the topic up by its external id; record it if it exists."""
+        ext = event.current_topic_external_id
+        self.keep_alive()
+        topic = self.discourse.topic_by_external_id(ext)
+        if not topic or "id" not in topic:
+            return False
+        posts = (topic.get("post_stream") or {}).get("posts") or []
+        post_id = int(posts[0]["id"]) if posts else None
+        raw_sha = None
+        if post_id is not None:
+            post = self.discourse.post(post_id)
+            if post and isinstance(post.get("raw"), str):
+                raw_sha = hashlib.sha256(post["raw"].encode()).hexdigest()
+        forum = {
+            "title": topic.get("title"),
+            "raw_sha": raw_sha,
+            "category": self.categories.key_for(topic.get("category_id")),
+            "tags": sorted(_tag_names(topic.get("tags"))),
+            "closed": bool(topic.get("closed")),
+            "listed": bool(topic.get("visible", True)),
+            "snapshot": None,
+        }
+        self.store.claim_topic_external_id(event.external_id, ext)
+        self.store.record_topic(
+            event.external_id, topic_id=int(topic["id"]), post_id=post_id or 0,
+            topic_external_id=ext, forum=forum,
+        )
+        log.info("event %s: found its topic %s by external id", event.external_id, topic["id"])
+        _reload(event, self.store)
+        return True
+
+    def _gone_or_moved(self, event: Event, error: DiscourseError) -> None:
+        """After a 403/404 on the recorded topic: deleted by hand, or found elsewhere?"""
+        if not (isinstance(error, NotFound) or error.status == 403):
+            raise error
+        ext = event.current_topic_external_id
+        topic = self.discourse.topic_by_external_id(ext)
+        if topic and "id" in topic and int(topic["id"]) != event.topic_id:
+            self.store.forget_topic(event.external_id, next_generation=event.generation)
+            _reload(event, self.store)
+            if self._find(event):
+                return
+        if topic and "id" in topic:
+            raise error  # the topic is there: the refusal is about something else
+        raise TopicGone(ext) from error
+
+    # -- publishing ---------------------------------------------------------------
+
+    def _publish(self, event: Event, cause: str) -> Outcome:
+        outcome = Outcome("unchanged")
+        recreated = False
+        for _ in range(TITLE_LEVELS + 6):  # bounded: each pass makes progress or stops
+            rendered = self._render(event)
+            target = self._target(event, rendered)
+            if event.topic_id is not None and forum_hash(target) == event.content_hash:
+                if event.forum.get("snapshot") != target["snapshot"]:
+                    self.store.record_forum(event.external_id, target)
+                return outcome
+            try:
+                if event.topic_id is None:
+                    if self._find(event):
+                        continue
+                    self._create(event, rendered, target, cause)
+                    outcome.action = "created"
+                    continue
+                self._update(event, rendered, target, cause)
+                if outcome.action != "created":
+                    outcome.action = "updated"
+            except TopicGone:
+                if recreated:
+                    raise ClientError(
+                        f"the topic of event {event.external_id} disappeared twice in one run"
+                    ) from None
+                recreated = True
+                log.warning("event %s: its topic was deleted by hand, creating it again",
+                            event.external_id)
+                self.audit.record(subject=f"event:{event.external_id}", action="topic.gone",
+                                  target=str(event.topic_id), cause=cause)
+                self.store.forget_topic(event.external_id, next_generation=event.generation + 1)
+                _reload(event, self.store)
+            except ClientError as error:
+                if title_taken(error) and event.title_level + 1 < TITLE_LEVELS:
+                    self.store.set_title_level(event.external_id, event.title_level + 1)
+                    _reload(event, self.store)
+                    continue
+                if external_id_taken(error) and event.topic_id is None and not recreated:
+                    # Not found by the look-up, yet taken: a deleted topic holds it.
+                    recreated = True
+                    self.store.forget_topic(event.external_id,
+                                            next_generation=event.generation + 1)
+                    _reload(event, self.store)
+                    continue
+                raise
+        raise ServerError(f"event {event.external_id}: the topic did not settle, will retry")
+
+    def _create(self, event: Event, rendered: Rendered, target: dict, cause: str) -> None:
+        ext = event.current_topic_external_id
+        self.store.claim_topic_external_id(event.external_id, ext)
+        category_id = self.categories.id_for(rendered.category, cause=cause)
+        post = self._write(
+            event, "topic.create", cause,
+            lambda: self.discourse.create_topic(
+                title=rendered.title, raw=rendered.raw, category_id=category_id,
+                external_id=ext, tags=rendered.tags,
+            ),
+            detail=ext,
+        )
+        if not isinstance(post, dict) or "topic_id" not in post:
+            # {"action": "enqueued"}: held for review; the look-up will find it later.
+            raise ServerError(f"event {event.external_id}: topic creation was queued")
+        forum = {**target, "closed": False, "listed": True}
+        self.store.record_topic(
+            event.external_id, topic_id=int(post["topic_id"]), post_id=int(post["id"]),
+            topic_external_id=ext, forum=forum,
+        )
+        _reload(event, self.store)
+
+    def _update(self, event: Event, rendered: Rendered, target: dict, cause: str) -> None:
+        forum = dict(event.forum)
+        topic_id = event.topic_id
+        assert topic_id is not None
+        title_changed = forum.get("title") != target["title"]
+        category_changed = forum.get("category") != target["category"]
+        tags_changed = sorted(forum.get("tags") or []) != target["tags"]
+        raw_changed = forum.get("raw_sha") != target["raw_sha"]
+        category_id = (
+            self.categories.id_for(rendered.category, cause=cause) if category_changed else None
+        )
+        try:
+            if raw_changed:
+                reason = edit_reason(forum.get("snapshot"), target["snapshot"])
+                self._write(
+                    event, "topic.edit", cause,
+                    lambda: self.discourse.edit_post(
+                        event.post_id, raw=rendered.raw, edit_reason=reason,
+                        title=rendered.title if title_changed else None,
+                        category_id=category_id,
+                    ),
+                    detail=reason,
+                )
+                forum.update(raw_sha=target["raw_sha"], title=target["title"],
+                             category=target["category"], snapshot=target["snapshot"])
+                self.store.record_forum(event.external_id, forum)
+                title_changed = category_changed = False
+            if title_changed or category_changed or tags_changed:
+                self._write(
+                    event, "topic.update", cause,
+                    lambda: self.discourse.update_topic(
+                        topic_id,
+                        title=rendered.title if title_changed else None,
+                        category_id=category_id if category_changed else None,
+                        tags=rendered.tags if tags_changed else None,
+                    ),
+                )
+                forum.update(title=target["title"], category=target["category"],
+                             tags=target["tags"])
+                self.store.record_forum(event.external_id, forum)
+            if bool(forum.get("closed")) != target["closed"]:
+                self._write(
+                    event, "topic.close" if target["closed"] else "topic.reopen", cause,
+                    lambda: self.discourse.set_topic_status(
+                        topic_id, status="closed", enabled=target["closed"]
+                    ),
+                )
+                forum["closed"] = target["closed"]
+                self.store.record_forum(event.external_id, forum)
+            if not forum.get("listed", True):
+                self._write(
+                    event, "topic.list", cause,
+                    lambda: self.discourse.set_topic_status(topic_id, status="visible",
+                                                            enabled=True),
+                )
+                forum["listed"] = True
+        except (NotFound, ClientError) as error:
+            if title_taken(error):
+                raise
+            self._gone_or_moved(event, error)
+            return
+        forum["snapshot"] = target["snapshot"]
+        self.store.record_forum(event.external_id, forum)
+        _reload(event, self.store)
+
+    # -- withdrawing ---------------------------------------------------------------
+
+    def _withdraw(self, event: Event, cause: str) -> Outcome:
+        if event.topic_id is None and not self._find(event):
+            return Outcome("absent")
+        topic_id = event.topic_id
+        assert topic_id is not None
+        if self.delete_mode == "delete":
+            try:
+                self._write(event, "topic.delete", cause,
+                            lambda: self.discourse.delete_topic(topic_id))
+            except (NotFound, ClientError) as error:
+                if not (isinstance(error, NotFound) or error.status == 403):
+                    raise
+                # Already deleted (by hand, or by our own earlier attempt).
+            self.store.forget_topic(event.external_id, next_generation=event.generation + 1)
+            return Outcome("deleted")
+        if event.forum.get("listed") is False:
+            return Outcome("unchanged")
+        try:
+            self._write(
+                event, "topic.unlist", cause,
+                lambda: self.discourse.set_topic_status(topic_id, status="visible",
+                                                        enabled=False),
+            )
+        except (NotFound, ClientError) as error:
+            if not (isinstance(error, NotFound) or error.status == 403):
+                raise
+            self.store.forget_topic(event.external_id, next_generation=event.generation + 1)
+            return Outcome("withdrawn")
+        self.store.record_forum(event.external_id, {**event.forum, "listed": False})
+        return Outcome("withdrawn")
+
+
+def _reload(event: Event, store: EventStore) -> None:
+    fresh = store.get(event.external_id)
+    if fresh is None:
+        return
+    for name in ("topic_id", "post_id", "topic_external_id", "generation", "title_level",
+                 "forum", "content_hash"):
+        setattr(event, name, getattr(fresh, name))
+
+
+def _tag_names(tags: Any) -> list[str]:
+    names = []
+    for tag in tags or []:
+        names.append(tag.get("name") if isinstance(tag, dict) else str(tag))
+    return [n for n in names if n]

@@ -1,0 +1,246 @@
+"""What an event looks like on the forum: its topic title and its first post.
+
+Pure functions, no I/O beyond reading the Jinja templates: the same desired
+state always renders to the same text, so a content hash of the result tells
+whether the forum needs a write at all.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import jinja2
+
+from config.mapping import EventsConfig, RolesConfig
+
+MOSCOW = ZoneInfo("Europe/Moscow")
+ZONE_LABEL = "МСК"
+MAX_TITLE = 255  # Discourse's max_topic_title_length
+MIN_FIRST_POST = 20  # Discourse's min_first_post_length
+MAX_POST = 32000  # Discourse's max_post_length
+CANCELLED_PREFIX = "ОТМЕНЕНО: "
+CANCELLED_LINE = "**Мероприятие отменено.**"
+
+MONTHS_GENITIVE = (
+    "января", "февраля", "марта", "апреля", "мая", "июня",
+    "июля", "августа", "сентября", "октября", "ноября", "декабря",
+)
+
+#: How hard the title works to be unique among the forum's topics (Discourse
+#: refuses duplicate titles): 0 = the date, 1 = date and time, 2 = plus a short
+#: code derived from the event's id. Raised only after a "title already used".
+TITLE_LEVELS = 3
+
+
+def moscow(moment: datetime) -> datetime:
+    return moment.astimezone(MOSCOW)
+
+
+def russian_date(moment: datetime) -> str:
+    """«3 декабря 2026» in Moscow time."""
+    local = moscow(moment)
+    return f"{local.day} {MONTHS_GENITIVE[local.month - 1]} {local.year}"
+
+
+def _is_all_day(start: datetime, end: datetime) -> bool:
+    """00:00 to 23:59 (or to the next midnight): an all-day event, as feeds send them."""
+    start, end = moscow(start), moscow(end)
+    if (start.hour, start.minute) != (0, 0) or end <= start:
+        return False
+    return (end.hour, end.minute) == (23, 59) or (
+        (end.hour, end.minute) == (0, 0) and end.date() > start.date()
+    )
+
+
+def russian_when(start: datetime, end: datetime) -> str:
+    """The Russian way to write a span of time, in Moscow time.
+
+    «3 декабря 2026, 15:00–17:00 (МСК)»; across days
+    «3 декабря 2026, 15:00 — 4 декабря 2026, 12:00 (МСК)»; whole days
+    «3 декабря 2026 (весь день)», «3 декабря 2026 — 5 декабря 2026».
+    """
+    local_start, local_end = moscow(start), moscow(end)
+    if _is_all_day(start, end):
+        last = local_end if (local_end.hour, local_end.minute) == (23, 59) else (
+            local_end - timedelta(days=1)
+        )
+        if last.date() == local_start.date():
+            return f"{russian_date(local_start)} (весь день)"
+        return f"{russian_date(local_start)} — {russian_date(last)}"
+    start_text = f"{russian_date(local_start)}, {local_start:%H:%M}"
+    if local_end == local_start:
+        return f"{start_text} ({ZONE_LABEL})"
+    if local_end.date() == local_start.date():
+        return f"{start_text}–{local_end:%H:%M} ({ZONE_LABEL})"
+    return f"{start_text} — {russian_date(local_end)}, {local_end:%H:%M} ({ZONE_LABEL})"
+
+
+def short_code(external_id: str) -> str:
+    return hashlib.sha256(external_id.encode()).hexdigest()[:6]
+
+
+def render_title(
+    desired: Mapping[str, Any], *, external_id: str, level: int = 0
+) -> str:
+    """The topic title: the event's title with its date, «ОТМЕНЕНО: » when cancelled.
+
+    The date keeps titles of repeated events («Заседание клуба») apart; a higher
+    `level` adds the time and then a short code when even that collides.
+    """
+    start = _parse(desired["starts_at"])
+    suffix = f" — {russian_date(start)}"
+    if level >= 1:
+        suffix += f", {moscow(start):%H:%M}"
+    if level >= 2:
+        suffix += f" (№ {short_code(external_id)})"
+    prefix = CANCELLED_PREFIX if desired.get("status") == "cancelled" else ""
+    title = " ".join(str(desired["title"]).split())
+    room = MAX_TITLE - len(prefix) - len(suffix)
+    if len(title) > room:
+        title = title[: room - 1].rstrip() + "…"
+    return f"{prefix}{title}{suffix}"
+
+
+def _attribute(value: str) -> str:
+    """A safe value for a BBCode attribute in double quotes."""
+    value = " ".join(value.split())
+    value = value.replace("\\", "\\\\").replace('"', '\\"')
+    return value.replace("[", "(").replace("]", ")")
+
+
+def calendar_block(desired: Mapping[str, Any], *, kind_label: str) -> str:
+    """The discourse-calendar `[event]` markup (REFERENCE §11), Moscow time."""
+    start, end = moscow(_parse(desired["starts_at"])), moscow(_parse(desired["ends_at"]))
+    name = " ".join(str(desired["title"]).split())
+    if len(name) < 5:  # the plugin wants 5-255 characters
+        name = f"{kind_label}: {name}"
+    attributes = [
+        ("start", f"{start:%Y-%m-%d %H:%M}"),
+        ("end", f"{end:%Y-%m-%d %H:%M}"),
+        ("timezone", "Europe/Moscow"),
+        ("status", "public"),
+        ("name", name[:255]),
+    ]
+    if desired.get("location"):
+        attributes.append(("location", str(desired["location"])))
+    if desired.get("url"):
+        attributes.append(("url", str(desired["url"])))
+    inner = " ".join(f'{key}="{_attribute(value)}"' for key, value in attributes)
+    return f"[event {inner}]\n[/event]"
+
+
+@lru_cache(maxsize=8)
+def _environment(templates_dir: Path) -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(templates_dir)),
+        autoescape=False,  # noqa: S701 - the output is Markdown for Discourse, not HTML
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+
+
+def render_body(
+    desired: Mapping[str, Any], *, config: EventsConfig, roles: RolesConfig
+) -> str:
+    """The first post, from the kind's template; Markdown of the description kept as is."""
+    kind = config.kinds[desired["kind"]]
+    start, end = _parse(desired["starts_at"]), _parse(desired["ends_at"])
+    cancelled = desired.get("status") == "cancelled"
+    audience = [
+        (roles.roles[code].label or code) if code in roles.roles else code
+        for code in desired.get("audience") or []
+    ]
+    context = {
+        "title": " ".join(str(desired["title"]).split()),
+        "kind": kind.kind,
+        "kind_label": kind.label,
+        "when": russian_when(start, end),
+        "date": russian_date(start),
+        "location": desired.get("location") or "",
+        "url": desired.get("url") or "",
+        "description": (desired.get("description") or "").strip(),
+        "audience": audience,
+        "cancelled": cancelled,
+        "cancelled_line": CANCELLED_LINE,
+        # A cancelled event leaves the forum calendar; its post still says what it was.
+        "calendar": calendar_block(desired, kind_label=kind.label)
+        if config.calendar and not cancelled
+        else "",
+    }
+    text = _environment(config.templates_dir).get_template(kind.template).render(context)
+    return _tidy(text)
+
+
+def _tidy(text: str) -> str:
+    lines = [line.rstrip() for line in text.replace("\r\n", "\n").split("\n")]
+    text = re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
+    if len(text) > MAX_POST:
+        text = text[: MAX_POST - 1].rstrip() + "…"
+    return text
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """Everything the forum shows of one event; equal renderings need no write."""
+
+    title: str
+    raw: str
+    category: str  # the category's key in events.yml
+    tags: tuple[str, ...]
+    closed: bool
+
+    def fingerprint(self) -> dict[str, Any]:
+        return {
+            "title": self.title,
+            "raw_sha": hashlib.sha256(self.raw.encode()).hexdigest(),
+            "category": self.category,
+            "tags": sorted(self.tags),
+            "closed": self.closed,
+        }
+
+    @property
+    def content_hash(self) -> str:
+        return content_hash(self.fingerprint())
+
+
+def content_hash(fingerprint: Mapping[str, Any]) -> str:
+    encoded = json.dumps(fingerprint, sort_keys=True, ensure_ascii=False).encode()
+    return hashlib.sha256(encoded).hexdigest()
+
+
+def render_event(
+    desired: Mapping[str, Any],
+    *,
+    external_id: str,
+    config: EventsConfig,
+    roles: RolesConfig,
+    title_level: int = 0,
+) -> Rendered:
+    kind = config.kinds[desired["kind"]]
+    raw = render_body(desired, config=config, roles=roles)
+    if len(raw) < MIN_FIRST_POST:  # only a broken template gets here; keep Discourse happy
+        raw = f"{raw}\n\n{russian_when(_parse(desired['starts_at']), _parse(desired['ends_at']))}"
+    return Rendered(
+        title=render_title(desired, external_id=external_id, level=title_level),
+        raw=raw,
+        category=kind.category,
+        tags=tuple(kind.tags),
+        closed=desired.get("status") == "cancelled",
+    )
+
+
+def _parse(value: Any) -> datetime:
+    if isinstance(value, datetime):
+        return value
+    return datetime.fromisoformat(str(value))

@@ -1,0 +1,84 @@
+"""`python -m sandbox.discourse --host 127.0.0.1 --port 4200`."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from werkzeug.serving import WSGIRequestHandler, run_simple
+
+
+class QuietHandler(WSGIRequestHandler):
+    """The app logs one line per request itself, without query strings (secrets)."""
+
+    def log_request(self, *args, **kwargs) -> None:  # noqa: ARG002
+        return None
+
+
+def _env_int(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    if not value:
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        sys.exit(f"sandbox-discourse: {name} must be an integer")
+
+
+def main(argv: list[str] | None = None) -> int:
+    if os.environ.get("BRIDGE_ENV", "").strip().lower() == "production":
+        print(
+            "sandbox-discourse: refusing to start with BRIDGE_ENV=production "
+            "(the sandbox is for development and tests only)",
+            file=sys.stderr,
+        )
+        return 2
+    parser = argparse.ArgumentParser(prog="python -m sandbox.discourse")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=4200)
+    parser.add_argument("--api-key", default=os.environ.get("SANDBOX_API_KEY"))
+    parser.add_argument("--api-username", default=os.environ.get("SANDBOX_API_USERNAME", "system"))
+    parser.add_argument("--connect-secret", default=os.environ.get("SANDBOX_CONNECT_SECRET"))
+    parser.add_argument("--connect-url", default=os.environ.get("SANDBOX_CONNECT_URL"))
+    parser.add_argument("--logout-redirect", default=os.environ.get("SANDBOX_LOGOUT_REDIRECT"))
+    parser.add_argument(
+        "--max-admin-api-reqs-per-minute",
+        type=int,
+        default=_env_int("SANDBOX_MAX_ADMIN_API_REQS_PER_MINUTE", 60),
+    )
+    parser.add_argument("--no-validate-spec", action="store_true")
+    args = parser.parse_args(argv)
+    problems = []
+    if not args.api_key:
+        problems.append("SANDBOX_API_KEY (or --api-key) is required")
+    if not args.connect_secret:
+        problems.append("SANDBOX_CONNECT_SECRET (or --connect-secret) is required")
+    if args.connect_url and args.connect_url.endswith("/"):
+        problems.append("SANDBOX_CONNECT_URL must not end with a slash")
+    if args.max_admin_api_reqs_per_minute < 1:
+        problems.append("SANDBOX_MAX_ADMIN_API_REQS_PER_MINUTE must be >= 1")
+    if problems:
+        for problem in problems:
+            print(f"sandbox-discourse: {problem}", file=sys.stderr)
+        return 2
+    from . import create_app
+
+    app = create_app(
+        api_key=args.api_key,
+        api_username=args.api_username,
+        connect_secret=args.connect_secret,
+        connect_url=args.connect_url,
+        logout_redirect=args.logout_redirect,
+        max_admin_api_reqs_per_minute=args.max_admin_api_reqs_per_minute,
+        validate_spec=not args.no_validate_spec,
+    )
+    print(f"sandbox-discourse: listening on http://{args.host}:{args.port}/", file=sys.stderr)
+    run_simple(
+        args.host, args.port, app, threaded=True, use_reloader=False, request_handler=QuietHandler
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,76 @@
+"""The teachers' pages of the login flow: Russian, one layout, no external assets."""
+
+from __future__ import annotations
+
+from flask import Response, current_app, make_response, render_template
+
+#: Sent with every answer of the login flow. `no-referrer` matters: the callback
+#: URL carries the authorization code, and the error pages link to the forum.
+SECURITY_HEADERS = {
+    "Cache-Control": "no-store",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+}
+HTML_POLICY = "default-src 'none'; style-src 'unsafe-inline'; form-action 'none'"
+
+
+def _forum_url() -> str:
+    return current_app.config["SERVICES"].settings.discourse_url
+
+
+def retry_url() -> str:
+    """Back through the forum, so that Discourse makes a fresh nonce."""
+    return _forum_url() + "/session/sso?return_path=/"
+
+
+def error(status: int, title: str, message: str, *, retry: bool = True) -> Response:
+    body = render_template(
+        "sso/error.html",
+        title=title,
+        message=message,
+        retry_url=retry_url() if retry else None,
+        forum_url=_forum_url(),
+    )
+    return make_response(body, status)
+
+
+def not_member() -> Response:
+    body = render_template("sso/not_member.html", forum_url=_forum_url())
+    return make_response(body, 403)
+
+
+# The texts, kept together so that they read as one voice.
+
+BAD_REQUEST = (
+    "Ссылка для входа повреждена",
+    "Форум прислал запрос на вход, который не удалось проверить. "
+    "Вернитесь на форум и нажмите «Войти» ещё раз.",
+)
+BAD_SIGNATURE = (
+    "Запрос на вход не прошёл проверку",
+    "Подпись запроса на вход неверна. Вернитесь на форум и нажмите «Войти» ещё раз.",
+)
+FOREIGN_RETURN = (
+    "Неизвестный адрес возврата",
+    "Вход через этот сервис возможен только на форум Интернет-клуба «Учитель года».",
+)
+NO_PENDING_LOGIN = (
+    "Вход не начат или уже завершён",
+    "Эта ссылка уже использована или устарела. Начните вход заново с форума.",
+)
+DENIED = (
+    "Вход отменён",
+    "Вы отказались подтвердить вход на сервере института. "
+    "Чтобы войти на форум, начните вход заново и подтвердите его.",
+)
+IDP_REFUSED = (
+    "Не удалось войти",
+    "Сервер входа института не подтвердил вход: возможно, ссылка устарела "
+    "или вход был начат в другой вкладке. Попробуйте войти ещё раз.",
+)
+IDP_UNAVAILABLE = (
+    "Сервер входа временно недоступен",
+    "Не удалось связаться с сервером входа института. "
+    "Подождите несколько минут и попробуйте войти ещё раз.",
+)

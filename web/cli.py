@@ -1,0 +1,105 @@
+"""Admin commands: `flask --app wsgi COMMAND`."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import click
+from flask import current_app
+from flask.cli import AppGroup
+
+from bridge.discourse import DiscourseError
+
+discourse_cli = AppGroup("discourse", help="Prepare the forum for the bridge.")
+sync_cli = AppGroup("sync", help="Role sync: reconcile the forum with the roster.")
+
+
+def _services():
+    return current_app.config["SERVICES"]
+
+
+def _print(data) -> None:
+    click.echo(json.dumps(data, ensure_ascii=False, indent=2))
+
+
+@discourse_cli.command("setup")
+def discourse_setup():
+    """Create the managed groups and event categories that the forum lacks."""
+    from workers.events import setup_categories
+    from workers.members import setup_groups
+
+    svc = _services()
+    groups = setup_groups(svc)
+    categories = setup_categories(svc)
+    click.echo(f"groups created: {', '.join(groups) or 'none (all exist)'}")
+    click.echo(f"categories created: {', '.join(categories) or 'none (all exist)'}")
+
+
+@sync_cli.command("reconcile")
+@click.option("--dry-run", is_flag=True, help="Report the drift, change nothing.")
+def sync_reconcile(dry_run: bool):
+    """Read the managed groups from Discourse and repair any drift."""
+    from workers.members import group_pass
+
+    started = time.monotonic()
+    report = group_pass(_services(), cause="reconcile", dry_run=dry_run)
+    report["seconds"] = round(time.monotonic() - started, 1)
+    _print(report)
+
+
+@click.command("audit")
+@click.option("--limit", default=50, show_default=True, help="How many entries.")
+@click.option("--subject", default=None, help="Only this subject, e.g. member:t-1001.")
+def audit_command(limit: int, subject: str | None):
+    """Show the audit log, newest first."""
+    for entry in _services().audit.newest(limit=limit, subject=subject):
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(entry.at))
+        click.echo(f"{when}  {entry.subject:<28} {entry.action:<16} {entry.target:<24} "
+                   f"{entry.cause:<10} {entry.result} {entry.detail}")
+
+
+@click.command("doctor")
+def doctor():
+    """Check the live Discourse: API key, DiscourseConnect settings, groups, categories."""
+    svc = _services()
+    settings = svc.settings
+    problems = 0
+
+    def report(ok: bool, text: str) -> None:
+        nonlocal problems
+        problems += not ok
+        click.echo(f"[{'ok' if ok else 'FAIL'}] {text}")
+
+    try:
+        site = svc.discourse.site_settings("discourse_connect")
+    except DiscourseError as error:
+        report(False, f"the API key cannot read site settings: {error}")
+        raise SystemExit(1) from None
+    report(True, f"the API key works for {settings.discourse_api_username}")
+    report(site.get("enable_discourse_connect") in ("true", True),
+           "enable_discourse_connect is on")
+    expected = settings.public_url + "/sso"
+    report(site.get("discourse_connect_url") == expected,
+           f"discourse_connect_url is {expected}")
+    for name in sorted(svc.config.roles.managed):
+        report(svc.discourse.group(name) is not None, f"managed group {name} exists")
+    names = {c.get("slug") for c in svc.discourse.categories()}
+    for slug in sorted(svc.config.events.categories):
+        report(slug in names, f"category {slug} exists")
+    if problems:
+        click.echo(f"{problems} problem(s); `flask --app wsgi discourse setup` fixes missing "
+                   "groups and categories")
+        raise SystemExit(1)
+
+
+def register_commands(app) -> None:
+    app.cli.add_command(discourse_cli)
+    app.cli.add_command(sync_cli)
+    app.cli.add_command(audit_command)
+    app.cli.add_command(doctor)
+    try:  # TEMP until web/cli_events.py lands
+        from web.cli_events import events_cli
+    except ImportError:
+        return
+    app.cli.add_command(events_cli)

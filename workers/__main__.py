@@ -1,0 +1,95 @@
+"""`python -m workers`: an RQ worker with its scheduler and the periodic jobs.
+
+Run several for more throughput: they share one Discourse budget, and each
+periodic job is enqueued by whichever worker claims its slot first.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import threading
+import time
+
+import redis
+from rq import Worker
+from rq.serializers import JSONSerializer
+
+from bridge.services import build_services
+from config import ConfigError, load_config
+from config.logging import configure_logging
+from workers import queue as jobs
+from workers import runtime
+
+log = logging.getLogger("workers")
+
+SWEEP_INTERVAL = 20
+TRIM_INTERVAL = 3600
+
+
+def periodic_jobs(settings) -> list[tuple[str, str, int]]:
+    """(name, job function, interval in seconds)."""
+    schedule = [
+        ("reconcile", "workers.members.reconcile", settings.reconcile_interval),
+        ("sweep-members", "workers.members.sweep", SWEEP_INTERVAL),
+        ("sweep-events", "workers.events.sweep_dirty_events", SWEEP_INTERVAL),
+        ("audit-trim", "workers.periodic.trim_audit", TRIM_INTERVAL),
+    ]
+    if settings.event_feeds:
+        schedule.append(("event-feeds", "workers.events.poll_feeds", settings.event_feed_interval))
+    return schedule
+
+
+def run_periodic(connection: redis.Redis, settings, stop: threading.Event) -> None:
+    """Enqueue each periodic job once per interval across all workers (SET NX EX)."""
+    schedule = periodic_jobs(settings)
+    while not stop.is_set():
+        for name, func, interval in schedule:
+            try:
+                slot = int(time.time() // interval)
+                if connection.set(f"bridge:periodic:{name}", slot, nx=True, ex=interval):
+                    jobs.enqueue(connection, func, job_id=jobs.job_id_for("periodic", name, slot),
+                                 description=f"periodic {name}")
+            except redis.RedisError as error:
+                log.warning("periodic %s: Redis unavailable (%s), will retry", name, error)
+        stop.wait(2)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m workers", description=__doc__)
+    parser.add_argument("--burst", action="store_true", help="Exit when the queue is empty.")
+    parser.add_argument("--no-periodic", action="store_true", help="Do not schedule periodic jobs.")
+    args = parser.parse_args(argv)
+    try:
+        config = load_config()
+    except ConfigError as error:
+        print(error, file=sys.stderr)  # noqa: T201
+        return 2
+    configure_logging(config.settings.log_level, process="worker")
+    svc = build_services(config, budget_wait=70.0)
+    runtime.set_services(svc)
+
+    stop = threading.Event()
+    if not args.no_periodic and not args.burst:
+        threading.Thread(
+            target=run_periodic, args=(svc.redis_raw, config.settings, stop), daemon=True
+        ).start()
+    worker = Worker(
+        [jobs.queue(svc.redis_raw)],
+        connection=svc.redis_raw,
+        serializer=JSONSerializer,
+        worker_ttl=30,
+        job_monitoring_interval=5,
+        maintenance_interval=15,
+    )
+    log.info("worker %s started on queue %s", worker.name, jobs.QUEUE_NAME)
+    try:
+        worker.work(burst=args.burst, with_scheduler=True, logging_level=config.settings.log_level)
+    finally:
+        stop.set()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,279 @@
+"""Event jobs: announce an event on the forum, sweep forgotten ones, poll iCalendar feeds.
+
+Thin layers over `bridge.events`: a job takes the event's lock, converges the
+forum to the newest desired state and marks the event clean only when the
+version it converged is still the newest.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from rq.job import Retry
+
+from bridge import ics
+from bridge.events import (
+    Accepted,
+    CategoryResolver,
+    EventIn,
+    EventPublisher,
+    EventStore,
+    check_event,
+    match_categories,
+)
+from bridge.services import Services, http_session
+from workers import runtime
+from workers.queue import enqueue
+
+log = logging.getLogger(__name__)
+
+LOCK_TTL = 60.0  # seconds; extended before every call, so a killed worker frees it soon
+LOCK_WAIT = 15.0  # a second job for the same event waits this long, then retries later
+BUSY_RETRY = 3
+SYNC_TIMEOUT = 300
+FEED_SOURCE_PREFIX = "bridge:ics-source:"  # source -> the external ids last seen in it
+
+
+def event_store(services: Services) -> EventStore:
+    return EventStore(services.redis)
+
+
+def job_id_for(external_id: str, version: int) -> str:
+    """`event-<id>-v<version>`: deterministic, one job per accepted version.
+
+    RQ accepts only [A-Za-z0-9_-] in job ids, while event ids may hold `.` and
+    `:`; the escaping (`_` → `__`, `.` → `_d`, `:` → `_c`) keeps it one-to-one.
+    """
+    escaped = external_id.replace("_", "__").replace(".", "_d").replace(":", "_c")
+    return f"event-{escaped}-v{version}"
+
+
+def submit(
+    services: Services,
+    external_id: str,
+    desired: Mapping[str, Any],
+    *,
+    version: int | None,
+    removed: bool = False,
+    cause: str = "api",
+) -> tuple[Accepted, str | None]:
+    """Store a desired state durably, then queue its job; an old version queues nothing."""
+    accepted = event_store(services).accept(
+        external_id, desired, version=version, removed=removed
+    )
+    if not accepted.applied:
+        return accepted, None
+    job_id = enqueue(
+        services.redis_raw,
+        "workers.events.sync_event",
+        external_id,
+        cause,
+        job_id=job_id_for(external_id, accepted.version),
+        timeout=SYNC_TIMEOUT,
+    )
+    return accepted, job_id
+
+
+def publisher(services: Services, *, keep_alive=None) -> EventPublisher:
+    config = services.config
+    return EventPublisher(
+        store=event_store(services),
+        discourse=services.discourse,
+        audit=services.audit,
+        config=config.events,
+        roles=config.roles,
+        categories=CategoryResolver(
+            services.redis, services.discourse, config.events, audit=services.audit
+        ),
+        delete_mode=services.settings.event_delete_mode,
+        keep_alive=keep_alive,
+    )
+
+
+@runtime.job
+def sync_event(external_id: str, cause: str = "api"):
+    """Converge one event's topic to the newest desired state."""
+    services = runtime.services()
+    store = event_store(services)
+    token = store.lock(external_id, ttl=LOCK_TTL, wait=LOCK_WAIT)
+    if token is None:
+        log.info("event %s is being synced by another job; retrying later", external_id)
+        return Retry(max=1, interval=BUSY_RETRY)
+    try:
+        event = store.get(external_id)
+        if event is None:
+            return {"action": "absent"}
+        version = event.version
+
+        def keep_alive() -> None:
+            if not store.extend_lock(external_id, token, ttl=LOCK_TTL):
+                raise RuntimeError(f"lost the lock of event {external_id}")
+
+        try:
+            outcome = publisher(services, keep_alive=keep_alive).converge(
+                external_id, cause=cause
+            )
+        except Exception as error:
+            store.record_error(external_id, f"{type(error).__name__}: {error}")
+            raise
+        store.record_error(external_id, None)
+        clean = store.mark_clean(external_id, version)
+        log.info("event %s v%s: %s%s", external_id, version, outcome.action,
+                 "" if clean else " (a newer version is queued)")
+        return {"action": outcome.action, "version": version}
+    finally:
+        store.unlock(external_id, token)
+
+
+def sweep_dirty_events(services: Services) -> list[str]:
+    """Queue a job for every event whose change has not reached the forum yet.
+
+    Jobs collapse by id, so an event already queued is not queued twice.
+    """
+    store = event_store(services)
+    queued = []
+    for event in store.many(store.dirty_ids()):
+        queued.append(
+            enqueue(
+                services.redis_raw,
+                "workers.events.sync_event",
+                event.external_id,
+                "sweep",
+                job_id=job_id_for(event.external_id, event.version),
+                timeout=SYNC_TIMEOUT,
+            )
+        )
+    return queued
+
+
+def setup_categories(services: Services, *, cause: str = "admin") -> list[str]:
+    """Create the events.yml categories missing on the forum; returns the names created."""
+    config = services.config.events
+    resolver = CategoryResolver(
+        services.redis, services.discourse, config, audit=services.audit
+    )
+    found = match_categories(services.discourse.categories(), config.categories.values())
+    created = []
+    for key, spec in config.categories.items():
+        if key not in found:
+            resolver.create(spec, cause=cause)
+            created.append(spec.name)
+    return created
+
+
+# -- iCalendar ---------------------------------------------------------------------
+
+
+@dataclass
+class ImportReport:
+    created: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    cancelled: list[str] = field(default_factory=list)
+    deleted: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)  # "<uid>: <problem>"
+
+    def counts(self) -> dict[str, int]:
+        return {
+            "created": len(self.created),
+            "updated": len(self.updated),
+            "unchanged": len(self.unchanged),
+            "cancelled": len(self.cancelled),
+            "deleted": len(self.deleted),
+            "errors": len(self.errors),
+        }
+
+
+def import_calendar(
+    services: Services,
+    data: bytes,
+    *,
+    source: str,
+    kind: str | None = None,
+    delete_missing: bool = False,
+    cause: str = "ics",
+) -> ImportReport:
+    """Accept every event of an iCalendar document like a PUT of the API would."""
+    config = services.config
+    report = ImportReport()
+    store = event_store(services)
+    parsed = ics.parse_calendar(data, kinds=config.events.kinds, default_kind=kind)
+    seen: list[str] = []
+    for item in parsed:
+        if item.problem:
+            report.errors.append(f"{item.uid}: {item.problem}")
+            continue
+        try:
+            event = EventIn.model_validate(item.payload)
+        except ValueError as error:
+            report.errors.append(f"{item.uid}: {_first_line(error)}")
+            continue
+        problems = check_event(event, config.events, config.roles)
+        if problems:
+            report.errors.append(f"{item.uid}: {problems[0]['message']}")
+            continue
+        seen.append(item.external_id)
+        before = store.get(item.external_id)
+        desired = event.desired()
+        if before is not None and not before.removed and before.desired == desired:
+            report.unchanged.append(item.external_id)
+            continue
+        accepted, _job = submit(
+            services, item.external_id, desired, version=item.version, cause=cause
+        )
+        if not accepted.applied:
+            report.unchanged.append(item.external_id)
+        elif event.status == "cancelled":
+            report.cancelled.append(item.external_id)
+        elif before is None or before.removed:
+            report.created.append(item.external_id)
+        else:
+            report.updated.append(item.external_id)
+    source_key = FEED_SOURCE_PREFIX + ics.source_key(source)
+    previous = set(services.redis.smembers(source_key))
+    # A feed whose every event failed to parse withdraws nothing: more likely broken than empty.
+    withdraw = delete_missing and (bool(seen) or not parsed)
+    if withdraw:
+        for external_id in sorted(previous - set(seen)):
+            event = store.get(external_id)
+            if event is None or event.removed:
+                continue
+            accepted, _job = submit(
+                services, external_id, event.desired, version=None, removed=True, cause=cause
+            )
+            if accepted.applied:
+                report.deleted.append(external_id)
+    pipe = services.redis.pipeline()
+    if withdraw:
+        pipe.delete(source_key)
+    if seen:
+        pipe.sadd(source_key, *seen)
+    pipe.execute()
+    return report
+
+
+def _first_line(error: Exception) -> str:
+    text = str(error).strip().splitlines()
+    return " ".join(text[:3])[:300] if text else type(error).__name__
+
+
+@runtime.job
+def poll_feeds() -> dict[str, dict[str, int]]:
+    """Import every configured feed (BRIDGE_EVENT_FEEDS; `kind=URL` picks the kind)."""
+    services = runtime.services()
+    results: dict[str, dict[str, int]] = {}
+    for entry in services.settings.event_feeds:
+        kind, url = ics.split_feed_entry(entry)
+        try:
+            data = ics.fetch(url, session=http_session())
+        except ics.FetchError as error:
+            log.warning("feed %s: %s", ics.source_key(url), error)
+            results[url] = {"errors": 1}
+            continue
+        report = import_calendar(services, data, source=url, kind=kind, cause="ics")
+        results[url] = report.counts()
+        log.info("feed %s: %s", ics.source_key(url), report.counts())
+    return results
