@@ -26,6 +26,8 @@ log = logging.getLogger(__name__)
 MEMBERS_PER_CALL = 1000
 #: The largest `limit` of `GET /groups/{name}/members.json`.
 MEMBERS_PAGE = 1000
+#: `AdminUserIndexQuery`'s page size for `/admin/users/list/{flag}.json`.
+USER_LIST_PAGE = 100
 
 
 class DiscourseError(Exception):
@@ -222,13 +224,22 @@ class DiscourseClient:
         return body.get("user") if isinstance(body, dict) else None
 
     def staff_users(self) -> list[dict]:
-        """All admins and moderators (100 a page, as Discourse's admin list)."""
+        """All admins and moderators."""
+        return self._user_list("staff")
+
+    def active_users_with_emails(self) -> list[dict]:
+        """Every active account with its e-mail: 100 a page, one call per hundred."""
+        return self._user_list("active", show_emails="true")
+
+    def _user_list(self, flag: str, **params: str) -> list[dict]:
         users: list[dict] = []
         page = 1
         while True:
-            batch = self._request("GET", "/admin/users/list/staff.json", params={"page": page})
+            batch = self._request(
+                "GET", f"/admin/users/list/{flag}.json", params={"page": page, **params}
+            )
             users.extend(batch or [])
-            if not batch or len(batch) < 100:
+            if not batch or len(batch) < USER_LIST_PAGE:
                 return users
             page += 1
 

@@ -13,6 +13,7 @@ writes only the parts that differ.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import logging
@@ -81,10 +82,10 @@ class EventIn(BaseModel):
     title: Annotated[StrictStr, Field(max_length=255)]
     kind: StrictStr
     starts_at: IsoDateTime
-    ends_at: IsoDateTime
-    location: Annotated[StrictStr, Field(max_length=500)] | None = None
+    ends_at: IsoDateTime | None = None  # none: a moment, not a span
+    location: Annotated[StrictStr, Field(max_length=1000)] | None = None
     url: Annotated[StrictStr, Field(max_length=2000)] | None = None
-    description: Annotated[StrictStr, Field(max_length=30000)] = ""
+    description: Annotated[StrictStr, Field(max_length=30000)] | None = None
     audience: list[StrictStr] = Field(default_factory=list, max_length=50)
     status: Literal["scheduled", "cancelled"] = "scheduled"
     version: Annotated[StrictInt, Field(ge=0)] | None = None
@@ -112,8 +113,12 @@ class EventIn(BaseModel):
 
     @model_validator(mode="after")
     def _ends_after_start(self) -> EventIn:
+        if self.ends_at is None:
+            self.ends_at = self.starts_at
         if self.ends_at < self.starts_at:
             raise ValueError("ends_at must not be before starts_at")
+        if self.description is None:
+            self.description = ""
         return self
 
     def desired(self) -> dict[str, Any]:
@@ -156,8 +161,6 @@ def topic_external_id(external_id: str, generation: int = 1) -> str:
 
 
 def _base32(data: bytes) -> str:
-    import base64
-
     return base64.b32encode(data).decode().rstrip("=").lower()
 
 
@@ -196,7 +199,6 @@ class Event:
             "external_id": self.external_id,
             "desired": self.desired,
             "version": self.version,
-            "removed": self.removed,
             "forum": forum,
             "last_error": self.last_error,
         }
@@ -750,7 +752,8 @@ class EventPublisher:
     def _update(self, event: Event, rendered: Rendered, target: dict, cause: str) -> None:
         forum = dict(event.forum)
         topic_id = event.topic_id
-        assert topic_id is not None
+        if topic_id is None:
+            raise RuntimeError("update without a topic")
         title_changed = forum.get("title") != target["title"]
         category_changed = forum.get("category") != target["category"]
         tags_changed = sorted(forum.get("tags") or []) != target["tags"]
@@ -818,7 +821,8 @@ class EventPublisher:
         if event.topic_id is None and not self._find(event):
             return Outcome("absent")
         topic_id = event.topic_id
-        assert topic_id is not None
+        if topic_id is None:
+            raise RuntimeError("withdraw without a topic")
         if self.delete_mode == "delete":
             try:
                 self._write(event, "topic.delete", cause,

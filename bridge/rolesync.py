@@ -1,10 +1,10 @@
 """Planning role sync: from desired members and the forum's groups to API calls.
 
 Pure functions, no I/O. The plan spends Discourse's admin budget the way the
-API allows it to be spent least: members are added to a group in batches of
-1000 (by username when the account is known, by e-mail when it is not —
-Discourse skips unknown addresses), removed in batches of 1000 by username,
-and only staff flag changes need a call per member (`sync_sso`).
+API allows it to be spent least: members with a forum account are added to
+and removed from a group in batches of 1000 by username, and only staff flag
+changes need a call per member (`sync_sso`). Members without an account are
+left to their first login, which carries their groups.
 """
 
 from __future__ import annotations
@@ -21,12 +21,11 @@ from config.mapping import RolesConfig
 class GroupPlan:
     group: str
     add_usernames: list[str] = field(default_factory=list)
-    add_emails: dict[str, str] = field(default_factory=dict)  # email -> external_id
     remove_usernames: list[str] = field(default_factory=list)
 
     @property
     def empty(self) -> bool:
-        return not (self.add_usernames or self.add_emails or self.remove_usernames)
+        return not (self.add_usernames or self.remove_usernames)
 
 
 @dataclass
@@ -39,7 +38,7 @@ class SyncPlan:
     def write_calls(self, batch: int = 1000) -> int:
         calls = len(self.staff)
         for plan in self.groups.values():
-            calls += -(-len(plan.add_usernames) // batch) + -(-len(plan.add_emails) // batch)
+            calls += -(-len(plan.add_usernames) // batch)
             calls += -(-len(plan.remove_usernames) // batch)
         return calls
 
@@ -47,7 +46,7 @@ class SyncPlan:
         return {
             "groups": {
                 name: {
-                    "add": sorted(plan.add_usernames) + sorted(plan.add_emails.values()),
+                    "add": sorted(plan.add_usernames),
                     "remove": sorted(plan.remove_usernames),
                 }
                 for name, plan in sorted(self.groups.items())
@@ -100,8 +99,6 @@ def plan_sync(
         for group in sorted(wanted.groups - present):
             if has_account and username:
                 plans[group].add_usernames.append(username)
-            elif member.account != "none" and member.account != "erased" and member.email:
-                plans[group].add_emails[member.email.lower()] = member.external_id
         for group in sorted(present - wanted.groups):
             plans[group].remove_usernames.append(username)
         if staff is not None and has_account:

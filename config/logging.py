@@ -30,3 +30,5 @@ def configure_logging(level: str = "INFO", *, process: str = "bridge") -> None:
     # urllib3 logs full URLs at DEBUG; keep it quiet so no query string leaks.
     logging.getLogger("urllib3").setLevel(logging.WARNING)
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    # authlib's client logs the PKCE code verifier at DEBUG.
+    logging.getLogger("authlib").setLevel(logging.INFO)

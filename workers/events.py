@@ -26,7 +26,8 @@ from bridge.events import (
 )
 from bridge.services import Services, http_session
 from workers import runtime
-from workers.queue import enqueue
+from workers.queue import enqueue, job_is_orphaned, job_state, requeue_or_enqueue
+from workers.queue import job_id_for as queue_job_id
 
 log = logging.getLogger(__name__)
 
@@ -42,13 +43,8 @@ def event_store(services: Services) -> EventStore:
 
 
 def job_id_for(external_id: str, version: int) -> str:
-    """`event-<id>-v<version>`: deterministic, one job per accepted version.
-
-    RQ accepts only [A-Za-z0-9_-] in job ids, while event ids may hold `.` and
-    `:`; the escaping (`_` → `__`, `.` → `_d`, `:` → `_c`) keeps it one-to-one.
-    """
-    escaped = external_id.replace("_", "__").replace(".", "_d").replace(":", "_c")
-    return f"event-{escaped}-v{version}"
+    """One job per accepted version of an event (`event-<escaped id>-v<version>`)."""
+    return queue_job_id("event", external_id, f"v{version}")
 
 
 def submit(
@@ -101,7 +97,8 @@ def sync_event(external_id: str, cause: str = "api"):
     token = store.lock(external_id, ttl=LOCK_TTL, wait=LOCK_WAIT)
     if token is None:
         log.info("event %s is being synced by another job; retrying later", external_id)
-        return Retry(max=1, interval=BUSY_RETRY)
+        # RQ counts every retry against `max`: leave room for the transient ones too.
+        return Retry(max=2 * runtime.MAX_TRANSIENT_ATTEMPTS, interval=BUSY_RETRY)
     try:
         event = store.get(external_id)
         if event is None:
@@ -129,23 +126,20 @@ def sync_event(external_id: str, cause: str = "api"):
 
 
 def sweep_dirty_events(services: Services) -> list[str]:
-    """Queue a job for every event whose change has not reached the forum yet.
-
-    Jobs collapse by id, so an event already queued is not queued twice.
-    """
+    """Queue a job for every event whose change has no live job (a killed worker, a
+    Redis hiccup between store and enqueue). A job that failed for a permanent
+    reason stays failed, for an administrator to see and retry."""
     store = event_store(services)
     queued = []
     for event in store.many(store.dirty_ids()):
-        queued.append(
-            enqueue(
-                services.redis_raw,
-                "workers.events.sync_event",
-                event.external_id,
-                "sweep",
-                job_id=job_id_for(event.external_id, event.version),
-                timeout=SYNC_TIMEOUT,
+        job_id = job_id_for(event.external_id, event.version)
+        state = job_state(services.redis_raw, job_id)
+        if state is None or job_is_orphaned(services.redis_raw, job_id):
+            requeue_or_enqueue(
+                services.redis_raw, "workers.events.sync_event", event.external_id, "sweep",
+                job_id=job_id, timeout=SYNC_TIMEOUT,
             )
-        )
+            queued.append(job_id)
     return queued
 
 

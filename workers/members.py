@@ -225,9 +225,7 @@ def group_pass(svc: Services, *, cause: str, dry_run: bool = False) -> dict:
     """Read every managed group, compare with the desired state, repair the drift."""
     roles = svc.config.roles
     members = list(svc.members.all())
-    for member in members:
-        if member.username is None and member.active:
-            svc.members.assign_username(member)
+    discover_accounts(svc, members)  # bridge state only: fine in a dry run too
     current = {}
     for name in sorted(roles.managed):
         current[name] = svc.discourse.group_members(name)
@@ -254,10 +252,6 @@ def group_pass(svc: Services, *, cause: str, dry_run: bool = False) -> dict:
         if group_plan.add_usernames:
             svc.discourse.add_members(gid, usernames=group_plan.add_usernames)
             entries += _entries(group_plan.add_usernames, "group.add", name, cause, svc)
-        if group_plan.add_emails:
-            added = {u.lower() for u in svc.discourse.add_members(
-                gid, emails=list(group_plan.add_emails))}
-            _learn_accounts(svc, by_id, group_plan.add_emails, added, name, cause, entries)
         if group_plan.remove_usernames:
             svc.discourse.remove_members(gid, usernames=group_plan.remove_usernames)
             entries += _entries(group_plan.remove_usernames, "group.remove", name, cause, svc)
@@ -296,23 +290,30 @@ def _entries(usernames, action, group, cause, svc: Services) -> list[dict]:
     ]
 
 
-def _learn_accounts(svc, by_id, emails, added, group, cause, entries) -> None:
-    """Adds by e-mail tell who has an account: the usernames Discourse reports back."""
-    found, missing = [], []
-    for external_id in emails.values():
-        member = by_id[external_id]
-        if member.username and member.username.lower() in added:
-            found.append(external_id)
-        else:
-            missing.append(external_id)
-    for external_id in found:
+def discover_accounts(svc: Services, members: list[Member]) -> None:
+    """Find which members already have forum accounts, when the bridge does not know.
+
+    One read per hundred forum accounts (the admin user list with e-mails)
+    instead of one look-up per member; members are matched by e-mail, which
+    DiscourseConnect keeps equal to the institute's. Whoever is not found has
+    no account yet and gets their groups at first login.
+    """
+    unknown = [m for m in members if m.account == "unknown" and m.email]
+    if not unknown:
+        return
+    by_email = {u["email"].lower(): u for u in svc.discourse.active_users_with_emails()
+                if u.get("email")}
+    missing = []
+    for member in unknown:
+        user = by_email.get(member.email.lower())
+        if user is None:
+            missing.append(member.external_id)
+            member.account = "none"
+            continue
         svc.members.record_forum_user(
-            external_id, account="exists", username=by_id[external_id].username
+            member.external_id, account="exists", user_id=user["id"], username=user["username"]
         )
-        entries.append({
-            "subject": f"member:{external_id}", "action": "group.add", "target": group,
-            "cause": cause, "result": "ok", "detail": "",
-        })
+        member.account, member.user_id, member.username = "exists", user["id"], user["username"]
     svc.members.record_accounts_missing(missing)
 
 

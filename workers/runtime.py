@@ -71,7 +71,8 @@ def job(func):
             current.meta.update(attempt=attempt)
             _remember(current, str(error), retrying=True)
             log.warning("transient error, retry %s in %s s: %s", attempt, delay, error)
-            return Retry(max=1, interval=delay)
+            # RQ counts every retry of a job against `max`; the cap is ours (above).
+            return Retry(max=MAX_TRANSIENT_ATTEMPTS + 1, interval=delay)
         finally:
             context_id.reset(token)
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import pytest
 import requests
 
-from tests.conftest import make_environ
 from tests.support.servers import ThreadedServer
 
 from .flow import TIMEOUT
@@ -74,13 +73,9 @@ def idp_issuer(idp_server) -> str:
 
 
 @pytest.fixture
-def environ(redis_server, sandbox, bridge_port, idp_issuer):
-    return make_environ(
-        redis_url=redis_server.url,
-        discourse_url=sandbox.url,
-        bridge_port=bridge_port,
-        issuer=idp_issuer,
-    )
+def environ(environ, idp_issuer):
+    """The shared test environment, with the demo identity provider as the issuer."""
+    return {**environ, "OIDC_ISSUER": idp_issuer}
 
 
 @pytest.fixture

@@ -1,0 +1,154 @@
+"""The roster endpoint: bulk sync, dry run, the offboarding safety valve, CSV."""
+
+from __future__ import annotations
+
+from tests.sync.conftest import seed_accounts, writes
+from workers.members import group_pass
+
+DISTRICTS = ["Вяземский район", "Гагаринский район", "город Смоленск"]
+ROLES = ["winner", "laureate", "participant", "jury"]
+
+
+def roster(n=30, *, skip=(), role_of=None):
+    rows = []
+    for i in range(n):
+        if i in skip:
+            continue
+        role = (role_of or {}).get(i, ROLES[i % len(ROLES)])
+        rows.append({
+            "external_id": f"t-{i}",
+            "email": f"teacher{i}@example.org",
+            "name": f"Учитель{i} Мария Петровна",
+            "roles": [role],
+            "attributes": {"district": DISTRICTS[i % len(DISTRICTS)]},
+        })
+    return rows
+
+
+def with_accounts(forum, client, auth, work, n=30, accounts=range(0, 30, 3)):
+    seed_accounts(forum, *[(f"t-{i}", f"acc{i}", f"teacher{i}@example.org") for i in accounts])
+    response = client.post("/api/v1/roster", json=roster(n), headers=auth)
+    assert response.status_code == 202, response.json
+    work()
+    return response
+
+
+def test_roster_reaches_groups_in_bulk(client, auth, forum, work):
+    before = forum.stats()
+    with_accounts(forum, client, auth, work)
+    after = forum.stats()
+    assert forum.user("acc0")["groups"] == ["club", "r-vyazma", "winners"]
+    assert sorted(forum.user("acc3")["groups"]) == ["club", "jury", "r-vyazma"]
+    club = forum.group_members("club")
+    assert club == {f"acc{i}" for i in range(0, 30, 3)}
+    # Bulk calls only: no per-member look-ups or writes.
+    per_member = [k for k in after["by_endpoint"] if "by-external" in k or "sync_sso" in k]
+    assert per_member == [] or all(
+        after["by_endpoint"][k] == before["by_endpoint"].get(k, 0) for k in per_member
+    )
+
+
+def test_identical_roster_costs_no_write(client, auth, forum, work):
+    with_accounts(forum, client, auth, work)
+    before = writes(forum)
+    again = client.post("/api/v1/roster", json=roster(30), headers=auth)
+    assert again.status_code == 200
+    assert again.json["status"] == "unchanged"
+    work()
+    assert writes(forum) == before
+
+
+def test_role_change_in_roster_moves_groups(client, auth, forum, work):
+    with_accounts(forum, client, auth, work)
+    changed = roster(30, role_of={0: "jury"})
+    assert client.post("/api/v1/roster", json=changed, headers=auth).status_code == 202
+    before = writes(forum)
+    work()
+    assert sorted(forum.user("acc0")["groups"]) == ["club", "jury", "r-vyazma"]
+    assert writes(forum) - before == 2  # one bulk add to jury, one bulk removal from winners
+
+
+def test_dry_run_changes_nothing(client, auth, forum, work, services):
+    with_accounts(forum, client, auth, work)
+    before = forum.state()
+    response = client.post("/api/v1/roster?dry_run=true", json=roster(30, role_of={0: "jury"}),
+                           headers=auth)
+    assert response.status_code == 200
+    diff = response.json["diff"]
+    assert diff["joins"] == {"jury": ["t-0"]}
+    assert diff["offboarded"] == []
+    work()
+    assert forum.state()["users"] == before["users"]
+    assert services.members.get("t-0").desired["roles"] == ["winner"]
+
+
+def test_safety_valve_refuses_mass_offboarding(client, auth, forum, work):
+    with_accounts(forum, client, auth, work)
+    shrunk = roster(30, skip=range(20))
+    response = client.post("/api/v1/roster", json=shrunk, headers=auth)
+    assert response.status_code == 409
+    assert response.json["error"] == "too_many_offboarded"
+    assert forum.user("acc0")["groups"]  # nothing happened
+    forced = client.post("/api/v1/roster?force=true", json=shrunk, headers=auth)
+    assert forced.status_code == 202
+    work()
+    assert forum.user("acc0")["groups"] == []
+    assert forum.user("acc0")["logged_out_count"] == 1
+    assert forum.user("acc21")["groups"]
+
+
+def test_reconciliation_repairs_hand_made_changes(client, auth, forum, work, services):
+    with_accounts(forum, client, auth, work)
+    state = forum.state()
+    club = next(g for g in state["groups"] if g["name"] == "club")
+    jury = next(g for g in state["groups"] if g["name"] == "jury")
+    api = services.discourse
+    api.remove_members(club["id"], usernames=["acc0"])
+    api.add_members(jury["id"], usernames=["acc0"])
+    dry = group_pass(services, cause="reconcile", dry_run=True)
+    assert dry["groups"]["club"]["add"] == ["acc0"]
+    assert dry["groups"]["jury"]["remove"] == ["acc0"]
+    assert "club" not in forum.user("acc0")["groups"]
+    report = group_pass(services, cause="reconcile")
+    assert report["write_calls"] == 2
+    assert sorted(forum.user("acc0")["groups"]) == ["club", "r-vyazma", "winners"]
+
+
+def test_reconcile_leaves_accounts_outside_the_roster_alone(client, auth, forum, work, services):
+    with_accounts(forum, client, auth, work)
+    forum.seed(users=[{"username": "outsider", "email": "o@example.org", "external_id": "x-1"}],
+               memberships={"club": ["outsider"]})
+    report = group_pass(services, cause="reconcile")
+    assert report["unknown_accounts"] == {"club": ["outsider"]}
+    assert "club" in forum.user("outsider")["groups"]
+
+
+def test_csv_roster(client, auth, forum, work):
+    seed_accounts(forum, ("c-1", "petrov", "petrov@example.org"))
+    body = ("external_id,email,name,roles,district,school\n"
+            "c-1,petrov@example.org,Петров Иван,winner;jury,Гагаринский район,Школа №1\n"
+            "c-2,sidorova@example.org,Сидорова Анна,participant,,\n")
+    response = client.post("/api/v1/roster", data=body.encode(), headers={
+        **auth, "Content-Type": "text/csv"})
+    assert response.status_code == 202, response.json
+    work()
+    assert sorted(forum.user("petrov")["groups"]) == ["club", "jury", "r-gagarin", "winners"]
+
+
+def test_bad_rosters_are_refused_and_change_nothing(client, auth, forum, services):
+    cases = [
+        ({"json": {"not": "a list"}}, 422),
+        ({"json": [{"external_id": "a", "email": "not-an-email"}]}, 422),
+        ({"json": [{"external_id": "a b", "email": "a@example.org"}]}, 422),
+        ({"json": [{"external_id": "a", "email": "a@example.org", "roles": ["pope"]}]}, 422),
+        ({"json": [{"external_id": "a", "email": "a@example.org"}] * 2}, 422),
+        ({"data": b"[", "headers": {"Content-Type": "application/json"}}, 400),
+        ({"data": b"x,y\n1,2\n", "headers": {"Content-Type": "text/csv"}}, 400),
+        ({"data": b"external_id,email\n", "headers": {"Content-Type": "text/plain"}}, 415),
+    ]
+    for kwargs, status in cases:
+        headers = {**auth, **kwargs.pop("headers", {})}
+        response = client.post("/api/v1/roster", headers=headers, **kwargs)
+        assert response.status_code == status, (kwargs, response.json)
+        assert set(response.json) == {"error", "message", "details"}
+    assert services.members.all_ids() == []

@@ -1,0 +1,54 @@
+"""`flask --app wsgi events …`: import events from an iCalendar file or feed."""
+
+from __future__ import annotations
+
+import click
+from flask import current_app
+from flask.cli import AppGroup
+
+from bridge import ics
+from workers.events import import_calendar
+
+events_cli = AppGroup("events", help="Анонсы мероприятий / event announcements.")
+
+
+@events_cli.command("import-ics")
+@click.argument("file_or_url")
+@click.option("--kind", default=None, help="Вид мероприятия из events.yml / kind of event.")
+@click.option(
+    "--delete-missing",
+    is_flag=True,
+    help="Снять анонсы событий, исчезнувших из ленты / withdraw events gone from the feed.",
+)
+def import_ics(file_or_url: str, kind: str | None, delete_missing: bool) -> None:
+    """Import events from an iCalendar FILE_OR_URL (UID → id, SEQUENCE → version)."""
+    services = current_app.config["SERVICES"]
+    if kind is not None and kind not in services.config.events.kinds:
+        known = ", ".join(sorted(services.config.events.kinds))
+        raise click.BadParameter(f"неизвестный вид / unknown kind {kind!r} ({known})",
+                                 param_hint="--kind")
+    try:
+        data = ics.fetch(file_or_url)
+    except ics.FetchError as error:
+        raise click.ClickException(f"не удалось прочитать / cannot read: {error}") from None
+    try:
+        report = import_calendar(
+            services, data, source=file_or_url, kind=kind, delete_missing=delete_missing
+        )
+    except ValueError as error:
+        raise click.ClickException(str(error)) from None
+    counts = report.counts()
+    labels = (
+        ("created", "создано"),
+        ("updated", "обновлено"),
+        ("unchanged", "без изменений"),
+        ("cancelled", "отменено"),
+        ("deleted", "снято"),
+        ("errors", "ошибок"),
+    )
+    for key, russian in labels:
+        click.echo(f"{russian} / {key}: {counts[key]}")
+    for line in report.errors:
+        click.echo(f"  ! {line}", err=True)
+    if report.errors and not any(counts[k] for k, _ in labels if k != "errors"):
+        raise SystemExit(1)
