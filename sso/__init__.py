@@ -22,6 +22,7 @@ from bridge import discourse_connect
 from bridge.members import EXTERNAL_ID, connect_payload
 from bridge.services import Services
 from sso import oidc, pages
+from workers.members import after_login
 
 log = logging.getLogger(__name__)
 
@@ -153,21 +154,10 @@ def _finish(external_id: str, login: dict[str, str]) -> Response:
     services.audit.record(
         subject=f"member:{external_id}", action="login", target="sso", cause="login"
     )
-    _after_login(services, external_id)
+    after_login(services, external_id)  # the workers learn the forum user id
     log.info("login reply issued: external_id=%s", external_id)
     query = urlencode({"sso": sso, "sig": sig})
     return redirect(settings.discourse_url + "/session/sso_login?" + query)
-
-
-def _after_login(services: Services, external_id: str) -> None:
-    """Let the workers resolve the forum user id (workers.members.after_login)."""
-    try:
-        from workers import members as member_jobs
-    except ImportError:  # pragma: no cover - while the workers are being built
-        return
-    hook = getattr(member_jobs, "after_login", None)
-    if hook is not None:
-        hook(services, external_id)
 
 
 @bp.get("/logout")

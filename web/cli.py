@@ -16,14 +16,27 @@ sync_cli = AppGroup("sync", help="Role sync: reconcile the forum with the roster
 
 
 def _services():
-    return current_app.config["SERVICES"]
+    """The app's services, patient with the shared budget: commands may wait for it."""
+    services = current_app.config["SERVICES"]
+    services.discourse.budget_wait = 600.0
+    return services
+
+
+class _Command(click.Command):
+    """Discourse failures end a command with one readable line, not a traceback."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except DiscourseError as error:
+            raise click.ClickException(f"Discourse: {error}") from None
 
 
 def _print(data) -> None:
     click.echo(json.dumps(data, ensure_ascii=False, indent=2))
 
 
-@discourse_cli.command("setup")
+@discourse_cli.command("setup", cls=_Command)
 def discourse_setup():
     """Create the managed groups and event categories that the forum lacks."""
     from workers.events import setup_categories
@@ -36,7 +49,7 @@ def discourse_setup():
     click.echo(f"categories created: {', '.join(categories) or 'none (all exist)'}")
 
 
-@sync_cli.command("reconcile")
+@sync_cli.command("reconcile", cls=_Command)
 @click.option("--dry-run", is_flag=True, help="Report the drift, change nothing.")
 def sync_reconcile(dry_run: bool):
     """Read the managed groups from Discourse and repair any drift."""
@@ -59,7 +72,7 @@ def audit_command(limit: int, subject: str | None):
                    f"{entry.cause:<10} {entry.result} {entry.detail}")
 
 
-@click.command("doctor")
+@click.command("doctor", cls=_Command)
 def doctor():
     """Check the live Discourse: API key, DiscourseConnect settings, groups, categories."""
     svc = _services()

@@ -37,7 +37,8 @@ def test_create_announces_one_topic_in_its_category(client, auth, forum, work, s
     category = next(c for c in forum.state()["categories"] if c["id"] == topic["category_id"])
     assert category["slug"] == "meropriyatiya"
     assert topic["tags"] == ["seminar"]
-    assert topic["closed"] is False and topic["visible"] is True
+    assert topic["closed"] is False
+    assert topic["visible"] is True
     assert "**Когда:** 3 декабря 2026, 15:00–17:00 (МСК)" in topic["raw"]
     assert topic["raw"].startswith('[event start="2026-12-03 15:00" end="2026-12-03 17:00"')
 

@@ -57,13 +57,17 @@ class _Swappable:
         return self.app(environ, start_response)
 
 
+_servers: dict[int, ThreadedServer] = {}  # one per port, shared with tests/browser
+
+
 @pytest.fixture(scope="session")
 def bridge_server(bridge_port):
-    target = _Swappable()
-    server = ThreadedServer(target, port=bridge_port).start()
-    server.target = target
-    yield server
-    server.stop()
+    server = _servers.get(bridge_port)
+    if server is None:
+        target = _Swappable()
+        server = _servers[bridge_port] = ThreadedServer(target, port=bridge_port).start()
+        server.target = target
+    return server
 
 
 @pytest.fixture

@@ -73,15 +73,17 @@ class _Forms(HTMLParser):
             self.forms[-1]["buttons"].append(attrs["id"])
 
 
-def click(browser: requests.Session, page: requests.Response, button_id: str) -> Trace:
-    """Submit the form holding `button_id`, then follow the redirects."""
+def click(
+    browser: requests.Session, page: requests.Response, button_id: str, *, follow: bool = True
+) -> Trace:
+    """Submit the form holding `button_id`, then follow the redirects (unless told not to)."""
     parser = _Forms()
     parser.feed(page.text)
     for form in parser.forms:
         if button_id in form["buttons"]:
             url = urljoin(page.url, form["action"])
             posted = browser.post(url, data=form["fields"], allow_redirects=False, timeout=TIMEOUT)
-            return walk(browser, posted)
+            return walk(browser, posted) if follow else Trace([posted])
     raise AssertionError(f"no button #{button_id} on {page.url}")
 
 

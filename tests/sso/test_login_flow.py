@@ -26,7 +26,7 @@ def forum_user(forum, external_id: str) -> dict:
     return users[0]
 
 
-def test_first_login_creates_the_forum_account(forum, members, browser, services, bridge):
+def test_first_login_creates_the_forum_account(forum, members, browser, services, bridge, work):
     trace = log_in(browser, forum.url, "t-1001")
 
     assert trace.last.status_code == 200
@@ -48,6 +48,8 @@ def test_first_login_creates_the_forum_account(forum, members, browser, services
     assert member.account == "exists"
     assert member.username == "ivanova_mp"
     assert member.applied["groups"] == sorted(MANAGED_BY_ROLE["participant"] | {"r-vyazma"})
+    work()  # the job queued at login learns the forum user id
+    assert services.members.get("t-1001").user_id == user["id"]
     entry = services.audit.newest(limit=1, subject="member:t-1001")[0]
     assert (entry.action, entry.target, entry.cause, entry.result) == (
         "login", "sso", "login", "ok",

@@ -64,7 +64,7 @@ def test_a_valid_request_goes_straight_to_the_identity_provider(client, secret, 
     assert location.startswith(idp_issuer + "/authorize?")
     params = query(location)
     assert params["code_challenge_method"] == "S256"
-    assert params["code_challenge"] and params["state"] and params["nonce"]
+    assert all(params.get(name) for name in ("code_challenge", "state", "nonce"))
     assert params["redirect_uri"].endswith("/auth/callback")
     with client.session_transaction() as session:
         assert session[LOGIN_KEY] == good
@@ -127,7 +127,7 @@ def test_missing_or_garbled_payload(client, query_string):
     "text",
     [
         b"\xff\xfe not utf-8",
-        "return_sso_url=x".encode(),  # no nonce
+        b"return_sso_url=x",  # no nonce
         b"nonce=&return_sso_url=x",
         b"just some text",
     ],
@@ -138,19 +138,16 @@ def test_signed_payload_without_usable_fields(client, secret, text):
     assert_nothing_stored(client)
 
 
-def test_url_safe_base64_is_refused(client, secret, sandbox):
-    # Find a nonce whose standard base64 payload has '+' or '/', then sign the URL-safe form.
-    while True:
-        fields = {"nonce": secrets.token_hex(16), "return_sso_url": sandbox.url + "/session/sso_login"}
-        standard = base64.b64encode(urlencode(fields).encode()).decode()
-        if "+" in standard or "/" in standard:
-            break
+def test_url_safe_base64_is_refused(client, secret, good):
+    # '~' is 0x7E: one of three in a row falls on a base64 quantum's last 6 bits, '+'.
+    standard = base64.b64encode((urlencode(good) + "&pad=~~~").encode()).decode()
+    assert "+" in standard
     url_safe = standard.replace("+", "-").replace("/", "_")
+    assert client.get("/sso", query_string=raw_signed(secret, standard)).status_code == 302
 
     response = client.get("/sso", query_string=raw_signed(secret, url_safe))
 
     assert_refused(response, 400)
-    assert_nothing_stored(client)
 
 
 # -- refusals after the identity provider, over real HTTP ----------------------------------
@@ -203,7 +200,7 @@ class TestOverHttp:
 
     def test_wrong_oidc_state(self, forum, members, browser):
         page = get(browser, forum.url + "/session/sso?return_path=/").last
-        back = click(browser, page, "login-t-1001").hops[0]  # the IdP's redirect, not followed
+        back = click(browser, page, "login-t-1001", follow=False).last  # the IdP's redirect
         assert back.is_redirect
         location = back.headers["Location"]
         state = query(location)["state"]
@@ -280,10 +277,11 @@ class TestIdentityProviderDown:
         assert response.headers["Location"] == sandbox.url
 
 
-def test_pages_work_on_a_phone(client, good, secret):
+def test_pages_are_self_contained_and_fit_a_phone(client):
     html = client.get("/sso", query_string={"sso": "x", "sig": "y"}).get_data(as_text=True)
     assert '<meta name="viewport" content="width=device-width, initial-scale=1">' in html
-    assert "<link" not in html and "<script" not in html and "@import" not in html
+    for external in ("<link", "<script", "@import", "url("):
+        assert external not in html
     assert "http" not in html.split("<body>")[0]  # no external assets in the head
 
 
@@ -312,5 +310,5 @@ def test_logout_without_a_session_goes_to_the_identity_provider_then_the_forum(
 def test_logout_walk_ends_on_the_forum(bridge, forum, members, browser):
     log_in(browser, forum.url, "t-1001")
     trace = walk(browser, browser.get(bridge.url + "/logout", allow_redirects=False, timeout=10))
+    assert trace.visited(bridge.url, "/logout/done")
     assert trace.last.url == forum.url + "/"
-    assert element_text(trace.last.text, "login-link") is None or True

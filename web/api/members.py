@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import csv
-import io
-
 from flask import current_app, jsonify, request
 from pydantic import ValidationError
 
-from bridge.members import EXTERNAL_ID, MemberIn, RosterMemberIn, check_member
-from bridge.rolesync import roster_diff
+from bridge.members import EXTERNAL_ID, MemberIn
+from web import roster  # the roster's core, shared with the admin pages
 from web.api import bp
 from web.api.common import (
     MAX_ROSTER_BODY,
@@ -20,9 +17,7 @@ from web.api.common import (
     require_token,
     validation_details,
 )
-from workers.members import enqueue_group_pass, enqueue_member
-
-_BOOLEAN = {"true": True, "false": False, "1": True, "0": False, "": None}
+from workers.members import enqueue_member
 
 
 def _services():
@@ -36,18 +31,6 @@ def _flag(name: str) -> bool:
     return value in ("true", "1")
 
 
-def _check(member: MemberIn, external_id: str, where: str = "") -> list[dict]:
-    svc = _services()
-    problems = check_member(member, svc.config.roles)
-    if member.username:
-        owner = svc.members.external_id_for_username(member.username)
-        if owner is not None and owner != external_id:
-            problems.append({"field": "username", "message": "username is taken by another member"})
-    for problem in problems:
-        problem["field"] = where + problem["field"]
-    return problems
-
-
 @bp.put("/members/<external_id>")
 @require_token
 def put_member(external_id: str):
@@ -57,7 +40,7 @@ def put_member(external_id: str):
     except ValidationError as error:
         raise ApiError(422, "invalid_member", "The member is not valid.",
                        validation_details(error)) from None
-    problems = _check(member, external_id)
+    problems = roster.member_problems(_services(), member, external_id)
     if problems:
         raise ApiError(422, "invalid_member", "The member is not valid.", problems)
     svc = _services()
@@ -110,52 +93,8 @@ def _roster_rows() -> list:
         raw = request.get_data(cache=True)
         if len(raw) > MAX_ROSTER_BODY:
             raise ApiError(413, "payload_too_large", "A roster must be at most 20 MiB.")
-        return _csv_rows(raw)
+        return roster.csv_rows(raw)
     raise ApiError(415, "unsupported_media_type", "Send application/json or text/csv.")
-
-
-def _csv_rows(raw: bytes) -> list[dict]:
-    """CSV with a header row; `roles` split on ';' or '|'; unknown columns are attributes."""
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise ApiError(400, "malformed_csv", "The CSV must be UTF-8.") from None
-    reader = csv.DictReader(io.StringIO(text))
-    if not reader.fieldnames or "external_id" not in reader.fieldnames:
-        raise ApiError(400, "malformed_csv", "The CSV needs a header row with external_id.")
-    rows = []
-    try:
-        for line in reader:
-            if None in line:
-                raise ApiError(400, "malformed_csv",
-                               f"Line {reader.line_num} has more cells than the header.")
-            row: dict = {"attributes": {}}
-            for key, value in line.items():
-                value = (value or "").strip()
-                if key in ("external_id", "email", "name", "username"):
-                    if value:
-                        row[key] = value
-                elif key == "roles":
-                    row["roles"] = [r.strip() for r in value.replace("|", ";").split(";")
-                                    if r.strip()]
-                elif key == "active":
-                    if value.lower() not in _BOOLEAN:
-                        raise ApiError(422, "invalid_roster",
-                                       f"Line {reader.line_num}: active must be true or false.")
-                    if _BOOLEAN[value.lower()] is not None:
-                        row["active"] = _BOOLEAN[value.lower()]
-                elif key == "version":
-                    if value:
-                        if not value.isdigit():
-                            raise ApiError(422, "invalid_roster",
-                                           f"Line {reader.line_num}: version must be a number.")
-                        row["version"] = int(value)
-                elif value:
-                    row["attributes"][key] = value
-            rows.append(row)
-    except csv.Error as error:
-        raise ApiError(400, "malformed_csv", f"The CSV is malformed: {error}") from None
-    return rows
 
 
 @bp.post("/roster")
@@ -164,54 +103,10 @@ def post_roster():
     dry_run, force = _flag("dry_run"), _flag("force")
     rows = _roster_rows()
     svc = _services()
-    members: dict[str, RosterMemberIn] = {}
-    problems: list[dict] = []
-    for index, row in enumerate(rows):
-        where = f"[{index}]."
-        try:
-            member = RosterMemberIn.model_validate(row)
-        except ValidationError as error:
-            problems += [{"field": where + d["field"], "message": d["message"]}
-                         for d in validation_details(error)]
-            continue
-        if not EXTERNAL_ID.match(member.external_id):
-            problems.append({"field": where + "external_id",
-                             "message": "must be 1-64 characters of A-Z a-z 0-9 . _ : -"})
-        elif member.external_id in members:
-            problems.append({"field": where + "external_id", "message": "appears twice"})
-        problems += _check(member, member.external_id, where)
-        members[member.external_id] = member
-    if problems:
-        raise ApiError(422, "invalid_roster", f"The roster has {len(problems)} problem(s).",
-                       problems[:200])
-
-    stored = {m.external_id: m for m in svc.members.all()}
-    desired = {ext: m.model_dump(exclude={"version", "external_id"}, mode="json")
-               for ext, m in members.items()}
-    diff = roster_diff(stored, desired, svc.config.roles)
-    active = sum(1 for m in stored.values() if m.active)
-    limit = svc.settings.offboard_max_share
-    if active and len(diff.offboarded) > limit * active and not force and not dry_run:
-        raise ApiError(
-            409, "too_many_offboarded",
-            f"The roster would offboard {len(diff.offboarded)} of {active} active members "
-            f"(more than {limit:.0%}). Check it, or send it again with ?force=true.",
-            {"offboarded": len(diff.offboarded), "active": active, "max_share": limit},
-        )
+    plan = roster.plan_roster(svc, roster.parse_roster(svc, rows))
     if dry_run:
-        return jsonify({"dry_run": True, "diff": diff.as_dict()})
-
-    changed = 0
-    for external_id, member in members.items():
-        result = svc.members.accept(external_id, desired[external_id], version=member.version)
-        changed += result.applied
-    for external_id in diff.offboarded:
-        before = stored[external_id]
-        svc.members.accept(external_id, dict(before.desired, active=False), version=None,
-                           removed=True)
-        changed += 1
-    job_id = enqueue_group_pass(svc, "roster") if changed else None
-    summary = {"members": len(members), "changed": changed, "offboarded": len(diff.offboarded)}
+        return jsonify({"dry_run": True, "diff": plan.diff.as_dict()})
+    job_id, summary = roster.apply_roster(svc, plan, force=force)
     if job_id is None:
         return jsonify({"status": "unchanged", **summary}), 200
     return accepted(job_id, **summary)
