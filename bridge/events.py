@@ -730,6 +730,7 @@ class EventPublisher:
     def _create(self, event: Event, rendered: Rendered, target: dict, cause: str) -> None:
         ext = event.current_topic_external_id
         self.store.claim_topic_external_id(event.external_id, ext)
+        self.keep_alive()
         category_id = self.categories.id_for(rendered.category, cause=cause)
         post = self._write(
             event, "topic.create", cause,

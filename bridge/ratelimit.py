@@ -10,6 +10,7 @@ and Discourse's cannot push a call into the previous minute.
 
 from __future__ import annotations
 
+import math
 import time
 import uuid
 
@@ -89,5 +90,6 @@ class ApiBudget:
         pipe = self.connection.pipeline()
         for _ in range(self.per_minute):
             pipe.zadd(self.key, {uuid.uuid4().hex: now + seconds - self.window})
-        pipe.expire(self.key, int(self.window) + 1)
+        # the key must outlive the pushed-back slots, even when `seconds` > window
+        pipe.expire(self.key, math.ceil(max(self.window, seconds)) + 1)
         pipe.execute()

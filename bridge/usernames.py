@@ -2,8 +2,9 @@
 
 Transliteration is ICAO Doc 9303 (the system of Russian passports since 2013),
 through the maintained `iuliia` library, so "Ёлкина Юлия Сергеевна" becomes
-"elkina_ys". The institute's names come as "Фамилия Имя Отчество": the
-username is the surname and the initials, fitted to Discourse's rules. A
+"elkina_is" (ICAO writes Ё as "e" and Ю as "iu"). The institute's names come
+as "Фамилия Имя Отчество": the username is the surname and the initials,
+fitted to Discourse's rules. A
 collision gets a suffix derived from the member's external id, so the result
 does not depend on the order in which members arrive; once assigned (see
 `MemberStore.assign_username`) a username never changes.

@@ -138,7 +138,8 @@ def demo_events() -> dict[str, dict]:
         },
         "demo-round-table-1": {
             "title": "Наставничество молодых педагогов", "kind": "round_table",
-            "starts_at": at(14, 11), "ends_at": at(14, 13), "location": "Смоленск, ул. Октябрьской революции, 20а",
+            "starts_at": at(14, 11), "ends_at": at(14, 13),
+            "location": "Смоленск, ул. Октябрьской революции, 20а",
             "description": "Круглый стол совета клуба.", "version": 1,
         },
     }
@@ -182,7 +183,8 @@ def main() -> int:
                 "SANDBOX_IDP_CLIENT_SECRET": env["OIDC_CLIENT_SECRET"],
                 "SANDBOX_IDP_REDIRECT_URIS": public_url + "/auth/callback",
                 "SANDBOX_IDP_POST_LOGOUT_REDIRECT_URIS": public_url + "/logout/done"})
-            wait_for(SANDBOX_IDP_URL + "/.well-known/openid-configuration", name="identity provider")
+            wait_for(SANDBOX_IDP_URL + "/.well-known/openid-configuration",
+                     name="identity provider")
 
         setup = subprocess.run(  # noqa: S603
             [str(BIN / "flask"), "--app", "wsgi", "discourse", "setup"], cwd=ROOT, env=env,

@@ -33,6 +33,7 @@ LOGIN_KEY = "sso_login"  # the pending login attempt: Discourse's nonce and retu
 IDENTITY_KEY = "external_id"  # verified by the identity provider
 ID_TOKEN_KEY = "id_token"  # noqa: S105 - a session key: the ID token kept for the logout hint
 _NONCE = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
+_ERROR_CODE = re.compile(r"^[a-z_]{1,40}$")
 _DENIED = frozenset({"access_denied", "consent_required", "login_required", "interaction_required"})
 _IDP_DOWN = frozenset({"server_error", "temporarily_unavailable"})
 
@@ -100,7 +101,7 @@ def callback():
         log.warning("auth callback refused: state does not match")
         return pages.error(400, *pages.IDP_REFUSED)
     except OAuthError as error:
-        log.warning("identity provider refused the login: %s", error.error)
+        log.warning("identity provider refused the login: %s", _error_code(error))
         if error.error in _DENIED:
             return pages.error(403, *pages.DENIED)
         if error.error in _IDP_DOWN:
@@ -120,6 +121,12 @@ def callback():
         session[ID_TOKEN_KEY] = token["id_token"]
     log.info("identity verified: external_id=%s", external_id)
     return _finish(external_id, login)
+
+
+def _error_code(error: OAuthError) -> str:
+    """The OAuth error code, for the log; it comes from the URL, so only if it looks like one."""
+    code = str(error.error or "")
+    return code if _ERROR_CODE.match(code) else "(unrecognised error code)"
 
 
 def _finish(external_id: str, login: dict[str, str]) -> Response:

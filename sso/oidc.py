@@ -32,7 +32,7 @@ IDP_ERRORS: tuple[type[Exception], ...] = (
 
 
 class MissingClaimError(AuthlibBaseError):
-    """Neither the ID token nor userinfo carries the external-id claim."""
+    """No ID token, or neither it nor userinfo carries the external-id claim."""
 
     error = "missing_claim"
 
@@ -60,7 +60,9 @@ def institute() -> FlaskOAuth2App:
 
 def external_id_from(client: FlaskOAuth2App, token: dict[str, Any], claim: str) -> str:
     """The member's external id: `claim` from the verified ID token, else from userinfo."""
-    id_claims = token.get("userinfo") or {}
+    id_claims = token.get("userinfo")  # authlib puts the verified ID token's claims here
+    if not id_claims:
+        raise MissingClaimError(description="the token response has no ID token")
     value = id_claims.get(claim)
     if value is None:
         value = client.userinfo(token=token).get(claim)

@@ -198,3 +198,25 @@ def work(services):
         worker.work(burst=True, with_scheduler=False, max_jobs=max_jobs)
 
     return run
+
+
+@pytest.fixture
+def work_until_idle(services):
+    """Run workers (with the scheduler, for delayed retries) until nothing is left to do."""
+    import time
+
+    def run(*, timeout: float = 60.0) -> None:
+        q = queue(services.redis_raw)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            SimpleWorker([q], connection=services.redis_raw, serializer=JSONSerializer).work(
+                burst=True, with_scheduler=True
+            )
+            pending = len(q) + q.scheduled_job_registry.count
+            if pending == 0 and not services.members.dirty_ids():
+                return
+            time.sleep(0.3)
+        raise AssertionError(f"work left after {timeout} s: {len(q)} queued, "
+                             f"{q.scheduled_job_registry.count} scheduled")
+
+    return run

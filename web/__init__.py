@@ -63,24 +63,13 @@ def create_app(config: AppConfig | None = None, *, services: Services | None = N
         if token is not None:
             context_id.reset(token)
 
+    from sso import bp as sso_bp
+    from web.admin import bp as admin_bp
+    from web.api import bp as api_bp
     from web.health import bp as health_bp
 
-    app.register_blueprint(health_bp)
-    from web.api import bp as api_bp
-
-    app.register_blueprint(api_bp)
-    try:
-        from sso import bp as sso_bp
-    except ImportError:  # pragma: no cover - while sso/ is being built
-        sso_bp = None
-    if sso_bp is not None:
-        app.register_blueprint(sso_bp)
-    try:
-        from web.admin import bp as admin_bp
-    except ImportError:  # pragma: no cover
-        admin_bp = None
-    if admin_bp is not None:
-        app.register_blueprint(admin_bp)
+    for blueprint in (health_bp, api_bp, sso_bp, admin_bp):
+        app.register_blueprint(blueprint)
 
     from web.cli import register_commands
 

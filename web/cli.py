@@ -111,8 +111,6 @@ def register_commands(app) -> None:
     app.cli.add_command(sync_cli)
     app.cli.add_command(audit_command)
     app.cli.add_command(doctor)
-    try:  # TEMP until web/cli_events.py lands
-        from web.cli_events import events_cli
-    except ImportError:
-        return
+    from web.cli_events import events_cli
+
     app.cli.add_command(events_cli)

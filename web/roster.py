@@ -18,7 +18,7 @@ from bridge.members import EXTERNAL_ID, Member, MemberIn, RosterMemberIn, check_
 from bridge.rolesync import RosterDiff, roster_diff
 from bridge.services import Services
 from web.api.common import ApiError, validation_details
-from workers.members import enqueue_group_pass
+from workers.members import enqueue_changes
 
 _BOOLEAN = {"true": True, "false": False, "1": True, "0": False, "": None}
 
@@ -148,23 +148,24 @@ def plan_roster(svc: Services, members: dict[str, RosterMemberIn]) -> RosterPlan
 def apply_roster(
     svc: Services, plan: RosterPlan, *, force: bool = False, cause: str = "roster"
 ) -> tuple[str | None, dict[str, int]]:
-    """Store the roster and queue one group pass; (job id or None when unchanged, summary).
+    """Store the roster and queue its sync; (job id or None when unchanged, summary).
 
     Refuses with 409 when the safety valve trips and `force` is not given.
     """
     if plan.too_many_offboarded and not force:
         raise plan.refusal()
-    changed = 0
+    changed = []
     for external_id, member in plan.members.items():
         result = svc.members.accept(external_id, plan.desired[external_id],
                                     version=member.version)
-        changed += result.applied
+        if result.applied:
+            changed.append(external_id)
     for external_id in plan.diff.offboarded:
         before = plan.stored[external_id]
         svc.members.accept(external_id, dict(before.desired, active=False), version=None,
                            removed=True)
-        changed += 1
-    job_id = enqueue_group_pass(svc, cause) if changed else None
-    summary = {"members": len(plan.members), "changed": changed,
+        changed.append(external_id)
+    job_id = enqueue_changes(svc, changed, cause) if changed else None
+    summary = {"members": len(plan.members), "changed": len(changed),
                "offboarded": len(plan.diff.offboarded)}
     return job_id, summary

@@ -33,7 +33,7 @@ def periodic_jobs(settings) -> list[tuple[str, str, int]]:
     schedule = [
         ("reconcile", "workers.members.reconcile", settings.reconcile_interval),
         ("sweep-members", "workers.members.sweep", SWEEP_INTERVAL),
-        ("sweep-events", "workers.events.sweep_dirty_events", SWEEP_INTERVAL),
+        ("sweep-events", "workers.events.sweep_events", SWEEP_INTERVAL),
         ("audit-trim", "workers.periodic.trim_audit", TRIM_INTERVAL),
     ]
     if settings.event_feeds:

@@ -15,6 +15,7 @@ from typing import Any
 from rq.job import Retry
 
 from bridge import ics
+from bridge.discourse import ServerError
 from bridge.events import (
     Accepted,
     CategoryResolver,
@@ -31,11 +32,15 @@ from workers.queue import job_id_for as queue_job_id
 
 log = logging.getLogger(__name__)
 
-LOCK_TTL = 60.0  # seconds; extended before every call, so a killed worker frees it soon
+LOCK_TTL = 90.0  # seconds; extended before every call (a call may wait 70 s for the budget)
 LOCK_WAIT = 15.0  # a second job for the same event waits this long, then retries later
 BUSY_RETRY = 3
 SYNC_TIMEOUT = 300
 FEED_SOURCE_PREFIX = "bridge:ics-source:"  # source -> the external ids last seen in it
+
+
+class LockLost(ServerError):
+    """The event's lock expired mid-job (another job may hold it now): retry later."""
 
 
 def event_store(services: Services) -> EventStore:
@@ -107,7 +112,7 @@ def sync_event(external_id: str, cause: str = "api"):
 
         def keep_alive() -> None:
             if not store.extend_lock(external_id, token, ttl=LOCK_TTL):
-                raise RuntimeError(f"lost the lock of event {external_id}")
+                raise LockLost(f"lost the lock of event {external_id}")
 
         try:
             outcome = publisher(services, keep_alive=keep_alive).converge(
@@ -271,3 +276,9 @@ def poll_feeds() -> dict[str, dict[str, int]]:
         results[url] = report.counts()
         log.info("feed %s: %s", ics.source_key(url), report.counts())
     return results
+
+
+@runtime.job
+def sweep_events() -> dict:
+    """The periodic safety net for events (see `sweep_dirty_events`)."""
+    return {"enqueued": sweep_dirty_events(runtime.services())}

@@ -9,8 +9,11 @@ cheaper: it reads each managed group (1000 a page) and writes in batches of
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import json
 import logging
+import threading
 import time
 from contextlib import contextmanager
 
@@ -19,24 +22,42 @@ from bridge.members import Member, connect_payload
 from bridge.rolesync import plan_sync
 from bridge.services import Services
 from workers import queue as jobs
-from workers.runtime import job, services
+from workers.runtime import Patient, job, services
 
 log = logging.getLogger(__name__)
 
 GROUP_IDS = "bridge:group-ids"
+INFLIGHT = "bridge:members:jobs"  # member and group jobs not yet known to be done
 GROUP_SIZES = "bridge:group-sizes"
-LOCK_TIMEOUT = 3600
+LOCK_TTL = 20
 GROUP_PASS_TIMEOUT = 4 * 3600
 
 
 @contextmanager
-def _lock(svc: Services, name: str, *, timeout: int = 600):
-    lock = svc.redis.lock(f"bridge:lock:{name}", timeout=timeout, blocking_timeout=timeout)
+def _lock(svc: Services, name: str, *, wait: int = 600):
+    """A Redis lock that lives only while its holder does.
+
+    It expires 20 s after its last renewal and a thread renews it every 5 s,
+    so a worker killed mid-job frees it within 20 s.
+    """
+    lock = svc.redis.lock(f"bridge:lock:{name}", timeout=LOCK_TTL, blocking_timeout=wait)
     if not lock.acquire():
-        raise TimeoutError(f"lock {name} is held too long")
+        raise TimeoutError(f"lock {name} is still held after {wait} s")
+    done = threading.Event()
+
+    def renew():
+        while not done.wait(LOCK_TTL / 4):
+            try:
+                lock.reacquire()
+            except Exception:  # noqa: BLE001 - lost or Redis away: the holder finds out
+                log.warning("could not renew lock %s", name)
+
+    renewer = threading.Thread(target=renew, daemon=True)
+    renewer.start()
     try:
         yield
     finally:
+        done.set()
         try:
             lock.release()
         except Exception:  # noqa: BLE001 - an expired lock is released already
@@ -46,27 +67,54 @@ def _lock(svc: Services, name: str, *, timeout: int = 600):
 # -- entry points used by the web process -------------------------------------
 
 
+def _tracked(svc: Services, job_id: str) -> str:
+    svc.redis.sadd(INFLIGHT, job_id)
+    return job_id
+
+
 def enqueue_member(svc: Services, external_id: str, version: int) -> str:
-    return jobs.enqueue(
+    return _tracked(svc, jobs.enqueue(
         svc.redis_raw,
         "workers.members.sync_member",
         external_id,
         job_id=jobs.job_id_for("member", external_id, f"v{version}"),
         description=f"sync member {external_id} v{version}",
-    )
+    ))
 
 
 def enqueue_group_pass(svc: Services, cause: str) -> str:
     """One group pass at a time is enough: it converges every member."""
     slot = int(time.time() * 1000)
-    return jobs.enqueue(
+    return _tracked(svc, jobs.enqueue(
         svc.redis_raw,
         "workers.members.sync_groups",
         cause,
         job_id=jobs.job_id_for("groups", cause, slot),
         timeout=GROUP_PASS_TIMEOUT,
         description=f"group pass ({cause})",
-    )
+    ))
+
+
+def enqueue_changes(svc: Services, external_ids: list[str], cause: str) -> str:
+    """Converge changed members the cheaper way: one by one, or by a group pass.
+
+    One by one costs at most a call per member (no call for members without a
+    forum account); a group pass costs the reads of every managed group plus
+    batched writes. Whichever the backlog makes cheaper is queued, as one job.
+    """
+    if per_member_cost(svc, external_ids) > group_pass_cost(svc):
+        return enqueue_group_pass(svc, cause)
+    # The same members at the same versions are the same work: one job id.
+    versions = sorted(f"{m.external_id}:{m.version}" for m in svc.members.many(external_ids))
+    digest = hashlib.sha256("\n".join(versions).encode()).hexdigest()[:20]
+    return _tracked(svc, jobs.enqueue(
+        svc.redis_raw,
+        "workers.members.sync_members",
+        sorted(external_ids),
+        cause,
+        job_id=jobs.job_id_for("members", cause, digest),
+        description=f"sync {len(external_ids)} members ({cause})",
+    ))
 
 
 def after_login(svc: Services, external_id: str) -> None:
@@ -98,7 +146,7 @@ def resolve_account(external_id: str) -> dict:
 
 @job
 def sync_member(external_id: str) -> dict:
-    svc = services()
+    svc = dataclasses.replace(services(), discourse=Patient(services().discourse))
     if _backlog_favours_group_pass(svc):
         return {"handed_over": enqueue_group_pass(svc, "batch")}
     with _lock(svc, f"member:{external_id}"):
@@ -115,12 +163,27 @@ def sync_member(external_id: str) -> dict:
         return result
 
 
+@job
+def sync_members(external_ids: list[str], cause: str = "roster") -> dict:
+    svc = dataclasses.replace(services(), discourse=Patient(services().discourse))
+    results = {}
+    for external_id in external_ids:
+        with _lock(svc, f"member:{external_id}"):
+            member = svc.members.get(external_id)
+            if member is None:
+                continue
+            results[external_id] = converge_member(svc, member, cause=cause).get("result")
+            svc.members.record_error(external_id, None)
+            svc.members.mark_clean(external_id, member.version)
+    return results
+
+
 def converge_member(svc: Services, member: Member, *, cause: str) -> dict:
     roles = svc.config.roles
     wanted = _applied(member.grants(roles))
     subject = f"member:{member.external_id}"
 
-    if member.account in ("unknown", "none"):
+    if member.account == "unknown":  # "none" changes only by a login, which records it
         user = svc.discourse.user_by_external_id(member.external_id)
         if user is not None:
             svc.members.record_forum_user(
@@ -190,14 +253,22 @@ def _sync_sso(svc: Services, member: Member, *, cause: str, action: str) -> dict
 
 
 def group_pass_cost(svc: Services) -> int:
-    """Calls a group pass needs just to read the managed groups and the staff list."""
+    """Calls a group pass needs just to read the managed groups, the staff list and
+    (when accounts are unknown) the user list; its writes come on top."""
     sizes = svc.redis.hgetall(GROUP_SIZES)
     managed = svc.config.roles.managed
-    return 1 + sum(int(sizes.get(g, 0)) // 1000 + 1 for g in managed)
+    return 2 + sum(int(sizes.get(g, 0)) // 1000 + 1 for g in managed)
+
+
+def per_member_cost(svc: Services, external_ids: list[str]) -> int:
+    """Calls to converge these members one by one: a `sync_sso` for each account,
+    plus a look-up first where the bridge does not know whether there is one."""
+    cost = {"exists": 1, "unknown": 2}
+    return sum(cost.get(m.account, 0) for m in svc.members.many(external_ids))
 
 
 def _backlog_favours_group_pass(svc: Services) -> bool:
-    return len(svc.members.dirty_ids()) > group_pass_cost(svc)
+    return per_member_cost(svc, svc.members.dirty_ids()) > group_pass_cost(svc)
 
 
 def group_id(svc: Services, name: str) -> int:
@@ -217,12 +288,13 @@ def group_id(svc: Services, name: str) -> int:
 @job
 def sync_groups(cause: str = "roster") -> dict:
     svc = services()
-    with _lock(svc, "groups", timeout=GROUP_PASS_TIMEOUT):
+    with _lock(svc, "groups", wait=GROUP_PASS_TIMEOUT):
         return group_pass(svc, cause=cause)
 
 
 def group_pass(svc: Services, *, cause: str, dry_run: bool = False) -> dict:
     """Read every managed group, compare with the desired state, repair the drift."""
+    svc = dataclasses.replace(svc, discourse=Patient(svc.discourse))
     roles = svc.config.roles
     members = list(svc.members.all())
     discover_accounts(svc, members)  # bridge state only: fine in a dry run too
@@ -354,7 +426,7 @@ def setup_groups(svc: Services) -> list[str]:
 def reconcile() -> dict:
     """The scheduled repair: a group pass that reports what it fixed."""
     svc = services()
-    with _lock(svc, "groups", timeout=GROUP_PASS_TIMEOUT):
+    with _lock(svc, "groups", wait=GROUP_PASS_TIMEOUT):
         report = group_pass(svc, cause="reconcile")
     svc.redis.set("bridge:reconcile:last", json.dumps({"at": time.time(), **report},
                                                       ensure_ascii=False))
@@ -363,15 +435,27 @@ def reconcile() -> dict:
 
 @job
 def sweep() -> dict:
-    """Re-enqueue work for members whose change has no live job (e.g. a killed worker)."""
+    """The safety net: no accepted change may wait for ever.
+
+    A member job whose worker was killed is put back on the queue; members whose
+    change has no job at all (the web process died between storing and queueing)
+    get one. A change that failed for a permanent reason keeps its error for an
+    administrator and is not retried blindly: at most one sweep job a ten minutes.
+    """
     svc = services()
-    enqueued = []
-    for member in svc.members.many(svc.members.dirty_ids()):
-        job_id = jobs.job_id_for("member", member.external_id, f"v{member.version}")
+    in_progress, requeued = False, []
+    for job_id in svc.redis.smembers(INFLIGHT):
         state = jobs.job_state(svc.redis_raw, job_id)
-        if state is None or jobs.job_is_orphaned(svc.redis_raw, job_id):
-            jobs.requeue_or_enqueue(
-                svc.redis_raw, "workers.members.sync_member", member.external_id, job_id=job_id
-            )
-            enqueued.append(job_id)
-    return {"enqueued": enqueued}
+        if state is not None and jobs.job_is_orphaned(svc.redis_raw, job_id):
+            jobs.requeue(svc.redis_raw, job_id)
+            requeued.append(job_id)
+        elif state is None or state["status"] in ("finished", "failed"):
+            svc.redis.srem(INFLIGHT, job_id)
+            continue
+        in_progress = True
+    if in_progress:
+        return {"in_progress": True, "requeued": requeued}
+    stuck = [m.external_id for m in svc.members.many(svc.members.dirty_ids()) if not m.last_error]
+    if not stuck or not svc.redis.set("bridge:sweep:members", "1", nx=True, ex=600):
+        return {"stuck": len(stuck)}
+    return {"enqueued": enqueue_changes(svc, stuck, "sweep")}

@@ -126,17 +126,24 @@ def job_is_orphaned(connection: redis.Redis, job_id: str) -> bool:
     return age > HEARTBEAT_STALE
 
 
-def requeue_or_enqueue(connection: redis.Redis, func: str, *args: Any, job_id: str,
-                       timeout: int = JOB_TIMEOUT) -> str:
-    """Put a lost or orphaned job back on the queue (or create it when it is gone)."""
+def requeue(connection: redis.Redis, job_id: str) -> bool:
+    """Put an existing failed or orphaned job back on the queue; False if it is gone."""
     try:
         job = Job.fetch(job_id, connection=connection, serializer=JSONSerializer)
     except NoSuchJobError:
-        return enqueue(connection, func, *args, job_id=job_id, timeout=timeout)
+        return False
     q = queue(connection)
     if job.get_status(refresh=True) == JobStatus.FAILED:
         q.failed_job_registry.requeue(job)
     else:
         q.started_job_registry.remove(job)
         q.enqueue_job(job)
+    return True
+
+
+def requeue_or_enqueue(connection: redis.Redis, func: str, *args: Any, job_id: str,
+                       timeout: int = JOB_TIMEOUT) -> str:
+    """Put a lost or orphaned job back on the queue (or create it when it is gone)."""
+    if not requeue(connection, job_id):
+        enqueue(connection, func, *args, job_id=job_id, timeout=timeout)
     return job_id

@@ -6,6 +6,7 @@ import functools
 import logging
 import math
 import random
+import time
 
 from rq import get_current_job
 from rq.job import Retry
@@ -77,6 +78,46 @@ def job(func):
             context_id.reset(token)
 
     return wrapper
+
+
+class Patient:
+    """The Discourse client for long jobs: a transient failure is retried in place.
+
+    A group pass makes dozens of calls; failing the whole job on one 5xx would
+    start it over, re-spending its reads. Here each call is retried a few times
+    (after Discourse's `retry_after` for a 429, with backoff otherwise) before the
+    error reaches the job's own retry policy.
+    """
+
+    def __init__(self, client, *, attempts: int = 6, max_wait: float = 90.0,
+                 heartbeat=None):
+        self._client = client
+        self._attempts = attempts
+        self._max_wait = max_wait
+        self._heartbeat = heartbeat
+
+    def __getattr__(self, name):
+        method = getattr(self._client, name)
+        if not callable(method):
+            return method
+
+        @functools.wraps(method)
+        def call(*args, **kwargs):
+            for attempt in range(1, self._attempts + 1):
+                if self._heartbeat is not None:
+                    self._heartbeat()
+                try:
+                    return method(*args, **kwargs)
+                except DiscourseError as error:
+                    wait = getattr(error, "retry_after", None)
+                    wait = wait + 0.5 if wait is not None else min(0.5 * 2**attempt, 20)
+                    if not error.transient or attempt == self._attempts or wait > self._max_wait:
+                        raise
+                    log.info("%s: %s; retrying in %.1f s", name, error, wait)
+                    time.sleep(wait)
+            raise AssertionError("unreachable")
+
+        return call
 
 
 def _remember(current, text: str, retrying: bool) -> None:

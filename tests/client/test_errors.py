@@ -117,16 +117,33 @@ def answer_server():
     ("answer", "expected"),
     [
         # per-IP limit (request_tracker.rb): plain text, only the header
-        (_Answer429(body="Slow down, too many requests from this IP address",
-                    headers={"Retry-After": "12"}), 12.0),
+        (
+            _Answer429(
+                body="Slow down, too many requests from this IP address",
+                headers={"Retry-After": "12"},
+            ),
+            12.0,
+        ),
         # empty body, only the header
         (_Answer429(headers={"Retry-After": "40"}), 40.0),
         # JSON errors without extras: the header still counts
-        (_Answer429(body=json.dumps({"errors": ["too many"]}),
-                    content_type="application/json", headers={"Retry-After": "7"}), 7.0),
+        (
+            _Answer429(
+                body=json.dumps({"errors": ["too many"]}),
+                content_type="application/json",
+                headers={"Retry-After": "7"},
+            ),
+            7.0,
+        ),
         # both: Discourse's extras.wait_seconds wins over the header
-        (_Answer429(body=json.dumps({"errors": ["x"], "extras": {"wait_seconds": 3}}),
-                    content_type="application/json", headers={"Retry-After": "30"}), 3.0),
+        (
+            _Answer429(
+                body=json.dumps({"errors": ["x"], "extras": {"wait_seconds": 3}}),
+                content_type="application/json",
+                headers={"Retry-After": "30"},
+            ),
+            3.0,
+        ),
         # neither: a default, never zero
         (_Answer429(), 5.0),
     ],
@@ -210,9 +227,9 @@ def test_wrong_api_key_raises_invalid_credentials(sandbox):
 
 def test_other_403_is_a_client_error_not_bad_credentials(sandbox):
     """A refused action (staff cannot be suspended) must not look like a bad key."""
-    ids = sandbox.seed(
-        users=[{"username": "boss", "email": "boss@example.org", "admin": True}]
-    )["users"]
+    ids = sandbox.seed(users=[{"username": "boss", "email": "boss@example.org", "admin": True}])[
+        "users"
+    ]
     client = make_client(sandbox.url)
     with pytest.raises(ClientError) as caught:
         client.suspend(ids["boss"], until="2031-01-01T00:00:00Z", reason="test")

@@ -183,3 +183,11 @@ def test_no_personal_data_secret_or_token_in_the_logs(
         forbidden += [desired["email"], desired["name"]]
     leaks = [(secret, line) for secret in forbidden for line in lines if secret in line]
     assert leaks == []
+
+
+def test_session_cookie_stays_small(forum, members, browser, bridge):
+    log_in(browser, forum.url, "t-1001")
+    cookie = next(c for c in browser.cookies if c.name == "bridge_session")
+    assert len(cookie.value) < 3000  # browsers drop cookies over 4 KiB
+    assert cookie.has_nonstandard_attr("HttpOnly")
+    assert not cookie.secure  # the bridge's public URL is http:// here

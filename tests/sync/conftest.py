@@ -19,7 +19,7 @@ def member_body(name="Иванова Мария Петровна", email="ivanov
 
 
 def seed_accounts(sandbox, *accounts):
-    """Forum accounts that exist already (as after a first login): (external_id, username, email)."""
+    """Forum accounts that exist already, as (external_id, username, email)."""
     sandbox.seed(users=[{"username": u, "email": e, "name": u, "external_id": x}
                         for x, u, e in accounts])
 

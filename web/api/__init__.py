@@ -34,9 +34,4 @@ def job_status(job_id: str):
     return jsonify(state)
 
 
-from web.api import audit, members, openapi  # noqa: E402,F401  (routes register themselves)
-
-try:  # the events API is added by its own module
-    from web.api import events  # noqa: F401
-except ImportError:  # pragma: no cover
-    pass
+from web.api import audit, events, members, openapi  # noqa: E402,F401  (routes register themselves)
