@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, jsonify
+from flask import Blueprint, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from web.api.common import ApiError, require_token
@@ -13,6 +13,15 @@ bp = Blueprint("api", __name__, url_prefix="/api/v1")
 @bp.errorhandler(ApiError)
 def _api_error(error: ApiError):
     return error.response()
+
+
+@bp.app_errorhandler(404)
+@bp.app_errorhandler(405)
+def _unrouted(error: HTTPException):
+    """Under /api/, even a path no route matches answers in the API's error format."""
+    if request.path.startswith("/api/"):
+        return _http_error(error)
+    return error
 
 
 @bp.errorhandler(HTTPException)
