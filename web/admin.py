@@ -41,6 +41,7 @@ from werkzeug.exceptions import HTTPException
 
 from bridge.members import ALL_MEMBERS, DIRTY, EXTERNAL_ID
 from bridge.services import Services
+from sso import IDENTITY_KEY  # the member verified by the OIDC login
 from web import roster
 from web.api.common import MAX_ROSTER_BODY, ApiError
 from workers.queue import queue
@@ -49,7 +50,7 @@ log = logging.getLogger(__name__)
 
 bp = Blueprint("admin", __name__, url_prefix="/admin", template_folder="templates")
 
-IDENTITY_KEY = "external_id"  # the member verified by the OIDC login (sso/)
+
 TOKEN_NAME_KEY = "admin_token_name"  # noqa: S105 - a session key, not a secret
 TOKEN_MARK_KEY = "admin_token_mark"  # noqa: S105 - a session key: which token, not the token
 CSRF_KEY = "admin_csrf"
