@@ -7,7 +7,7 @@ import time
 
 import click
 from flask import current_app
-from flask.cli import AppGroup
+from flask.cli import AppGroup, with_appcontext
 
 from bridge.discourse import DiscourseError
 
@@ -62,6 +62,7 @@ def sync_reconcile(dry_run: bool):
 
 
 @click.command("audit")
+@with_appcontext
 @click.option("--limit", default=50, show_default=True, help="How many entries.")
 @click.option("--subject", default=None, help="Only this subject, e.g. member:t-1001.")
 def audit_command(limit: int, subject: str | None):
@@ -73,6 +74,7 @@ def audit_command(limit: int, subject: str | None):
 
 
 @click.command("doctor", cls=_Command)
+@with_appcontext
 def doctor():
     """Check the live Discourse: API key, DiscourseConnect settings, groups, categories."""
     svc = _services()

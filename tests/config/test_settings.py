@@ -1,0 +1,128 @@
+"""Configuration: every problem reported at once, readably, before anything starts."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from config import ConfigError, load_mappings
+from config.settings import load_settings
+from tests.conftest import ROOT
+
+GOOD = {
+    "DISCOURSE_URL": "https://forum.example.org",
+    "DISCOURSE_API_KEY": "k" * 64,
+    "DISCOURSE_CONNECT_SECRET": "s" * 32,
+    "REDIS_URL": "redis://127.0.0.1:6379/0",
+    "BRIDGE_SECRET_KEY": "x" * 32,
+    "BRIDGE_PUBLIC_URL": "https://bridge.example.org",
+    "BRIDGE_API_TOKENS": "institute:" + "t" * 32 + ",next:" + "u" * 32,
+    "OIDC_ISSUER": "https://id.example.org/realms/soiro",
+    "OIDC_CLIENT_ID": "bridge",
+    "OIDC_CLIENT_SECRET": "c" * 32,
+    "BRIDGE_ENV": "production",
+}
+
+
+def problems(**changes) -> list[str]:
+    environ = {k: v for k, v in {**GOOD, **changes}.items() if v is not None}
+    with pytest.raises(ConfigError) as caught:
+        load_settings(environ)
+    return caught.value.problems
+
+
+def test_a_good_production_configuration_loads():
+    settings = load_settings(GOOD)
+    assert settings.production and settings.secure_cookies
+    assert settings.api_tokens == {"institute": "t" * 32, "next": "u" * 32}
+    assert settings.discourse_max_reqs_per_minute == 60
+    assert "k" * 64 not in repr(settings)
+
+
+def test_every_problem_is_reported_at_once():
+    found = problems(DISCOURSE_CONNECT_SECRET="short", DISCOURSE_URL="forum.example.org",
+                     BRIDGE_API_TOKENS="institute:short,broken", REDIS_URL=None,
+                     DISCOURSE_MAX_REQS_PER_MINUTE="many")
+    assert found == [
+        "DISCOURSE_URL: must be an http(s) URL, got 'forum.example.org'",
+        "REDIS_URL: is required in production",
+        "DISCOURSE_MAX_REQS_PER_MINUTE: must be a whole number, got 'many'",
+        "DISCOURSE_CONNECT_SECRET: must be at least 10 characters long",
+        "BRIDGE_API_TOKENS: the token of 'institute' must be at least 16 characters long",
+        "BRIDGE_API_TOKENS: entry 2 must look like name:token (name of letters, digits, ._-)",
+    ]
+
+
+def test_production_has_no_embedded_defaults():
+    found = problems(DISCOURSE_URL=None, OIDC_ISSUER=None, BRIDGE_PUBLIC_URL=None)
+    assert "DISCOURSE_URL: is required" in found
+    assert "OIDC_ISSUER: is required" in found
+    assert "BRIDGE_PUBLIC_URL: is required" in found
+
+
+@pytest.mark.parametrize(("name", "value", "message"), [
+    ("BRIDGE_API_TOKENS", "a:" + "t" * 20 + ",a:" + "u" * 20, "the name 'a' appears twice"),
+    ("BRIDGE_API_TOKENS", "a:" + "t" * 20 + ",b:" + "t" * 20, "the token of 'b' is used twice"),
+    ("OIDC_SCOPES", "profile email", "must include openid"),
+    ("BRIDGE_ENV", "staging", "must be one of development, production"),
+    ("BRIDGE_OFFBOARD_MAX_SHARE", "2", "must be between 0 and 1"),
+    ("BRIDGE_PRECREATE_USERS", "perhaps", "must be true or false"),
+    ("DISCOURSE_URL", "https://forum.example.org/?x=1", "must not have a query"),
+])
+def test_single_problems(name, value, message):
+    assert any(name in p and message in p for p in problems(**{name: value}))
+
+
+def copy_config(tmp_path: Path) -> Path:
+    folder = tmp_path / "config"
+    shutil.copytree(ROOT / "config", folder, ignore=shutil.ignore_patterns("*.py", "__py*"))
+    return folder
+
+
+def test_shipped_mapping_files_are_valid():
+    roles, events = load_mappings(ROOT / "config")
+    assert {"club", "winners", "laureates", "jury", "club-board"} <= roles.managed
+    assert roles.grants(["moderator"]).moderator
+    assert roles.grants(["administrator"]).admin
+    assert roles.grants([], {"district": "Вяземский район"}).groups == {"r-vyazma"}
+    assert set(events.kinds) == {"forum", "seminar", "master_class", "round_table", "contest",
+                                 "webinar"}
+
+
+def test_mapping_problems_name_the_file_and_the_key(tmp_path):
+    folder = copy_config(tmp_path)
+    roles = (folder / "roles.yml").read_text(encoding="utf-8")
+    roles = roles.replace("  winner:        {label: Победитель, groups: [club, winners]}",
+                          "  winner:        {label: Победитель, groups: [club, winers]}")
+    roles = roles.replace("  jury:\n", "  moderators!:\n  jury:\n", 1)
+    roles = roles.replace("    visibility: public\n", "    visibility: everybody\n", 1)
+    (folder / "roles.yml").write_text(roles + "extra: 1\n", encoding="utf-8")
+    events = (folder / "events.yml").read_text(encoding="utf-8")
+    (folder / "events.yml").write_text(events.replace("category: konkursy", "category: nope"),
+                                       encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        load_mappings(folder)
+    text = "\n".join(caught.value.problems)
+    assert f"{folder / 'roles.yml'}: roles.winner.groups: unknown group 'winers'" in text
+    assert "groups.moderators!: not a valid Discourse group name" in text
+    assert "groups.winners.visibility: must be one of public" in text
+    assert "(top level).extra: unknown key" in text
+    assert f"{folder / 'events.yml'}: kinds.contest.category: unknown category 'nope'" in text
+
+
+def test_processes_refuse_to_start_with_one_message_per_problem(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DISCOURSE_", "BRIDGE_"))}
+    env.update({"BRIDGE_ENV": "production", "DISCOURSE_CONNECT_SECRET": "short"})
+    for command in ([sys.executable, "-m", "workers"],
+                    [str(Path(sys.executable).parent / "flask"), "--app", "wsgi", "doctor"]):
+        result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True,
+                                timeout=60, check=False)
+        assert result.returncode == 2, result.stderr
+        assert "The bridge cannot start" in result.stderr
+        assert "DISCOURSE_CONNECT_SECRET: must be at least 10 characters long" in result.stderr
+        assert "Traceback" not in result.stderr
