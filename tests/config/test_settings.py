@@ -38,7 +38,8 @@ def problems(**changes) -> list[str]:
 
 def test_a_good_production_configuration_loads():
     settings = load_settings(GOOD)
-    assert settings.production and settings.secure_cookies
+    assert settings.production
+    assert settings.secure_cookies
     assert settings.api_tokens == {"institute": "t" * 32, "next": "u" * 32}
     assert settings.discourse_max_reqs_per_minute == 60
     assert "k" * 64 not in repr(settings)
