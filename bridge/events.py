@@ -347,13 +347,17 @@ class EventStore:
             },
         )
 
-    def forget_topic(self, external_id: str, *, next_generation: int) -> None:
+    def forget_topic(
+        self, external_id: str, *, next_generation: int, mark_dirty: bool = False
+    ) -> None:
         """The topic is gone for good: the next one gets a fresh external id."""
         self.r.hdel(
             PREFIX + external_id, "topic_id", "post_id", "topic_external_id", "forum",
             "content_hash",
         )
         self.r.hset(PREFIX + external_id, "generation", next_generation)
+        if mark_dirty:  # the forum no longer shows the event: converge again
+            self.r.sadd(DIRTY, external_id)
 
     def set_title_level(self, external_id: str, level: int) -> None:
         self.r.hset(PREFIX + external_id, "title_level", level)

@@ -67,8 +67,9 @@ def create_app(config: AppConfig | None = None, *, services: Services | None = N
     from web.admin import bp as admin_bp
     from web.api import bp as api_bp
     from web.health import bp as health_bp
+    from web.webhooks import bp as webhooks_bp
 
-    for blueprint in (health_bp, api_bp, sso_bp, admin_bp):
+    for blueprint in (health_bp, api_bp, sso_bp, admin_bp, webhooks_bp):
         app.register_blueprint(blueprint)
 
     from web.cli import register_commands

@@ -1,0 +1,76 @@
+"""Discourse webhooks: signed, and they save calls or repair a deleted announcement."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import hmac
+import json
+
+import pytest
+
+from tests.sync.conftest import member_body
+from workers.events import event_store, setup_categories
+
+SECRET = "webhook-secret-0123456789"
+EVENT = {"title": "Семинар по наставничеству", "kind": "seminar",
+         "starts_at": "2026-12-03T15:00:00+03:00", "ends_at": "2026-12-03T17:00:00+03:00",
+         "location": "СОИРО", "description": "Разговор о наставничестве.", "version": 1}
+
+
+@pytest.fixture
+def hooks(services):
+    from web import create_app
+
+    settings = dataclasses.replace(services.config.settings, discourse_webhook_secret=SECRET)
+    services.config = dataclasses.replace(services.config, settings=settings)
+    return create_app(services=services).test_client()
+
+
+def deliver(client, event: str, payload: dict, *, secret: str = SECRET):
+    body = json.dumps(payload).encode()
+    signature = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    return client.post("/webhooks/discourse", data=body, headers={
+        "Content-Type": "application/json", "X-Discourse-Event": event,
+        "X-Discourse-Event-Type": event.split("_")[0], "X-Discourse-Instance": "http://forum",
+        "X-Discourse-Event-Signature": f"sha256={signature}"})
+
+
+def test_disabled_without_a_secret(client):
+    assert client.post("/webhooks/discourse", json={"ping": "OK"}).status_code == 404
+
+
+def test_bad_signatures_are_refused(hooks, client, auth, services):
+    client.put("/api/v1/members/t-1", json=member_body(version=1), headers=auth)
+    user = {"user": {"id": 7, "username": "ivanova_mp", "external_id": "t-1"}}
+    assert deliver(hooks, "user_logged_in", user, secret="another-secret-000").status_code == 403
+    assert services.members.get("t-1").user_id is None
+    unsigned = hooks.post("/webhooks/discourse", json=user,
+                          headers={"X-Discourse-Event": "user_logged_in"})
+    assert unsigned.status_code == 403
+
+
+def test_user_events_record_the_forum_account(hooks, client, auth, services):
+    client.put("/api/v1/members/t-1", json=member_body(version=1), headers=auth)
+    response = deliver(hooks, "user_logged_in", {"user": {
+        "id": 7, "username": "ivanova_mp", "external_id": "t-1", "email": "i@example.org"}})
+    assert response.json["outcome"] == "account recorded"
+    member = services.members.get("t-1")
+    assert (member.account, member.user_id, member.username) == ("exists", 7, "ivanova_mp")
+    assert deliver(hooks, "ping", {"ping": "OK"}).json["outcome"] == "ignored"
+
+
+def test_a_topic_deleted_by_hand_is_recreated(hooks, client, auth, services, sandbox, work):
+    setup_categories(services)
+    assert client.put("/api/v1/events/ev-1", json=EVENT, headers=auth).status_code == 202
+    work()
+    first = event_store(services).get("ev-1")
+    services.discourse.delete_topic(first.topic_id)
+    response = deliver(hooks, "topic_destroyed", {"topic": {"id": first.topic_id}})
+    assert response.json["outcome"] == "topic will be recreated"
+    work()
+    second = event_store(services).get("ev-1")
+    assert second.topic_id != first.topic_id
+    assert second.topic_external_id.endswith("-g2")
+    live = [t for t in sandbox.state()["topics"] if not t["deleted"]]
+    assert [t["id"] for t in live] == [second.topic_id]
