@@ -20,7 +20,7 @@ import logging
 import re
 import secrets
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Annotated, Any, Literal
@@ -41,6 +41,7 @@ from pydantic import (
 from bridge.audit import AuditLog
 from bridge.discourse import ClientError, DiscourseClient, DiscourseError, NotFound, ServerError
 from bridge.rendering import TITLE_LEVELS, Rendered, content_hash, render_event
+from bridge.versioned import VersionedStore
 from config.mapping import CategorySpec, EventsConfig, RolesConfig
 
 log = logging.getLogger(__name__)
@@ -204,36 +205,6 @@ class Event:
         }
 
 
-@dataclass(frozen=True)
-class Accepted:
-    applied: bool  # False: an older or equal version, acknowledged and ignored
-    version: int
-    created: bool = False  # the first version the bridge saw of this event
-
-
-# Compare-and-set of the desired state: only a newer version is stored, and the
-# event is marked dirty in the same step, so a stored change is never forgotten.
-_ACCEPT = """
-local current = redis.call('HGET', KEYS[1], 'version')
-local version = tonumber(ARGV[2])
-if current and version == -1 then
-  version = tonumber(current) + 1
-elseif version == -1 then
-  version = 0
-end
-if current and tonumber(current) >= version then
-  return {0, tonumber(current), 0}
-end
-redis.call('HSET', KEYS[1], 'desired', ARGV[1], 'version', version, 'accepted_at', ARGV[3],
-           'removed', ARGV[4])
-redis.call('SADD', KEYS[2], ARGV[5])
-redis.call('SADD', KEYS[3], ARGV[5])
-if current then
-  return {1, version, 0}
-end
-return {1, version, 1}
-"""
-
 # A lock is released or extended only by its holder.
 _RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then
@@ -249,67 +220,16 @@ return 0
 """
 
 
-class EventStore:
+class EventStore(VersionedStore[Event]):
+    prefix, all_key, dirty_key = PREFIX, ALL_EVENTS, DIRTY
+
     def __init__(self, connection: redis.Redis):
-        self.r = connection
-        self._accept = connection.register_script(_ACCEPT)
+        super().__init__(connection)
         self._release = connection.register_script(_RELEASE)
         self._extend = connection.register_script(_EXTEND)
 
-    # -- desired state -------------------------------------------------------
-
-    def accept(
-        self,
-        external_id: str,
-        desired: Mapping[str, Any],
-        *,
-        version: int | None,
-        removed: bool = False,
-    ) -> Accepted:
-        body = {k: v for k, v in desired.items() if k != "version"}
-        applied, stored, created = self._accept(
-            keys=[PREFIX + external_id, ALL_EVENTS, DIRTY],
-            args=[
-                json.dumps(body, ensure_ascii=False, sort_keys=True),
-                -1 if version is None else version,
-                f"{time.time():.3f}",
-                "1" if removed else "0",
-                external_id,
-            ],
-        )
-        return Accepted(applied=bool(applied), version=int(stored), created=bool(created))
-
-    def get(self, external_id: str) -> Event | None:
-        data = self.r.hgetall(PREFIX + external_id)
-        return _event(external_id, data) if data else None
-
-    def many(self, external_ids: Iterable[str]) -> Iterator[Event]:
-        ids = list(external_ids)
-        for start in range(0, len(ids), 1000):
-            chunk = ids[start : start + 1000]
-            pipe = self.r.pipeline(transaction=False)
-            for external_id in chunk:
-                pipe.hgetall(PREFIX + external_id)
-            for external_id, data in zip(chunk, pipe.execute(), strict=True):
-                if data:
-                    yield _event(external_id, data)
-
-    def all_ids(self) -> list[str]:
-        return sorted(self.r.smembers(ALL_EVENTS))
-
-    def all(self) -> Iterator[Event]:
-        return self.many(self.all_ids())
-
-    def dirty_ids(self) -> list[str]:
-        return sorted(self.r.smembers(DIRTY))
-
-    def mark_clean(self, external_id: str, version: int) -> bool:
-        """Clear the dirty mark, unless a newer version arrived meanwhile."""
-        current = self.r.hget(PREFIX + external_id, "version")
-        if current is not None and int(current) <= version:
-            self.r.srem(DIRTY, external_id)
-            return True
-        return False
+    def _load(self, external_id: str, data: Mapping[str, str]) -> Event:
+        return _event(external_id, data)
 
     # -- the forum side ----------------------------------------------------------
 
@@ -361,12 +281,6 @@ class EventStore:
 
     def set_title_level(self, external_id: str, level: int) -> None:
         self.r.hset(PREFIX + external_id, "title_level", level)
-
-    def record_error(self, external_id: str, text: str | None) -> None:
-        if text is None:
-            self.r.hdel(PREFIX + external_id, "last_error")
-        else:
-            self.r.hset(PREFIX + external_id, "last_error", text[:500])
 
     # -- one job at a time per event ---------------------------------------------
 

@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import json
 import re
-import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
@@ -20,6 +19,7 @@ import redis
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, StrictBool, StrictInt, StrictStr
 
 from bridge import names, usernames
+from bridge.versioned import VersionedStore
 from config.mapping import Grants, RolesConfig
 
 EXTERNAL_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
@@ -103,96 +103,15 @@ class Member:
         }
 
 
-@dataclass(frozen=True)
-class Accepted:
-    applied: bool  # False: an older or equal version, acknowledged and ignored
-    version: int
+class MemberStore(VersionedStore[Member]):
+    prefix, all_key, dirty_key = PREFIX, ALL_MEMBERS, DIRTY
 
-
-# Compare-and-set of the desired state: only a newer version is stored, and the
-# member is marked dirty in the same step, so a stored change is never forgotten.
-_ACCEPT = """
-local current = redis.call('HGET', KEYS[1], 'version')
-local version = tonumber(ARGV[2])
-if current and version == -1 and redis.call('HGET', KEYS[1], 'desired') == ARGV[1]
-   and redis.call('HGET', KEYS[1], 'removed') == ARGV[4] then
-  return {0, tonumber(current)}  -- no version given and nothing changed
-end
-if current and version == -1 then
-  version = tonumber(current) + 1
-elseif version == -1 then
-  version = 0
-end
-if current and tonumber(current) >= version then
-  return {0, tonumber(current)}
-end
-redis.call('HSET', KEYS[1], 'desired', ARGV[1], 'version', version, 'accepted_at', ARGV[3],
-           'removed', ARGV[4])
-redis.call('SADD', KEYS[2], ARGV[5])
-redis.call('SADD', KEYS[3], ARGV[5])
-return {1, version}
-"""
-
-
-class MemberStore:
     def __init__(self, connection: redis.Redis, roles: RolesConfig):
-        self.r = connection
+        super().__init__(connection)
         self.roles = roles
-        self._accept = connection.register_script(_ACCEPT)
 
-    # -- desired state -------------------------------------------------------
-
-    def accept(
-        self, external_id: str, desired: Mapping[str, Any], *, version: int | None,
-        removed: bool = False,
-    ) -> Accepted:
-        body = {k: v for k, v in desired.items() if k != "version"}
-        applied, stored = self._accept(
-            keys=[PREFIX + external_id, ALL_MEMBERS, DIRTY],
-            args=[
-                json.dumps(body, ensure_ascii=False, sort_keys=True),
-                -1 if version is None else version,
-                f"{time.time():.3f}",
-                "1" if removed else "0",
-                external_id,
-            ],
-        )
-        return Accepted(applied=bool(applied), version=int(stored))
-
-    def get(self, external_id: str) -> Member | None:
-        data = self.r.hgetall(PREFIX + external_id)
-        return _member(external_id, data) if data else None
-
-    def many(self, external_ids: Iterable[str]) -> Iterator[Member]:
-        ids = list(external_ids)
-        for start in range(0, len(ids), 1000):
-            chunk = ids[start : start + 1000]
-            pipe = self.r.pipeline(transaction=False)
-            for external_id in chunk:
-                pipe.hgetall(PREFIX + external_id)
-            for external_id, data in zip(chunk, pipe.execute(), strict=True):
-                if data:
-                    yield _member(external_id, data)
-
-    def all_ids(self) -> list[str]:
-        return sorted(self.r.smembers(ALL_MEMBERS))
-
-    def all(self) -> Iterator[Member]:
-        return self.many(self.all_ids())
-
-    def dirty_ids(self) -> list[str]:
-        return sorted(self.r.smembers(DIRTY))
-
-    def mark_clean(self, external_id: str, version: int) -> None:
-        """Clear the dirty mark, unless a newer version arrived meanwhile."""
-        current = self.r.hget(PREFIX + external_id, "version")
-        if current is not None and int(current) <= version:
-            self.r.srem(DIRTY, external_id)
-
-    def mark_dirty(self, external_ids: Iterable[str]) -> None:
-        ids = list(external_ids)
-        if ids:
-            self.r.sadd(DIRTY, *ids)
+    def _load(self, external_id: str, data: Mapping[str, str]) -> Member:
+        return _member(external_id, data)
 
     # -- the forum side ----------------------------------------------------------
 
@@ -246,12 +165,6 @@ class MemberStore:
 
     def record_applied(self, external_id: str, grants: Grants) -> None:
         self.r.hset(PREFIX + external_id, "applied", _grants_json(grants))
-
-    def record_error(self, external_id: str, text: str | None) -> None:
-        if text is None:
-            self.r.hdel(PREFIX + external_id, "last_error")
-        else:
-            self.r.hset(PREFIX + external_id, "last_error", text[:500])
 
     def forget_forum_account(self, external_id: str) -> None:
         """After anonymization the forum account is no longer this member's."""

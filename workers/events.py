@@ -17,7 +17,6 @@ from rq.job import Retry
 from bridge import ics
 from bridge.discourse import ServerError
 from bridge.events import (
-    Accepted,
     CategoryResolver,
     EventIn,
     EventPublisher,
@@ -26,6 +25,7 @@ from bridge.events import (
     match_categories,
 )
 from bridge.services import Services, http_session
+from bridge.versioned import Accepted
 from workers import runtime
 from workers.queue import enqueue, job_is_orphaned, job_state, requeue_or_enqueue
 from workers.queue import job_id_for as queue_job_id

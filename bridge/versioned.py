@@ -1,0 +1,118 @@
+"""Desired state with versions, kept in Redis: what members and events share.
+
+Each entity is one hash: `desired` (JSON), `version`, `removed`. A change is
+stored only when its version is newer than the stored one (a change without a
+version is the next version, unless it changes nothing), and the entity is
+marked dirty in the same Lua step, so a stored change is never forgotten: it
+stays dirty until a job has made the forum match that version.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+import redis
+
+T = TypeVar("T")
+
+_ACCEPT = """
+local current = redis.call('HGET', KEYS[1], 'version')
+local version = tonumber(ARGV[2])
+if current and version == -1 and redis.call('HGET', KEYS[1], 'desired') == ARGV[1]
+   and redis.call('HGET', KEYS[1], 'removed') == ARGV[4] then
+  return {0, tonumber(current)}  -- no version given and nothing changed
+end
+if current and version == -1 then
+  version = tonumber(current) + 1
+elseif version == -1 then
+  version = 0
+end
+if current and tonumber(current) >= version then
+  return {0, tonumber(current)}
+end
+redis.call('HSET', KEYS[1], 'desired', ARGV[1], 'version', version, 'accepted_at', ARGV[3],
+           'removed', ARGV[4])
+redis.call('SADD', KEYS[2], ARGV[5])
+redis.call('SADD', KEYS[3], ARGV[5])
+return {1, version}
+"""
+
+
+@dataclass(frozen=True)
+class Accepted:
+    applied: bool  # False: an older or equal version, acknowledged and ignored
+    version: int
+
+
+class VersionedStore(Generic[T]):
+    """Subclasses name their keys and turn a hash into their entity (`_load`)."""
+
+    prefix: str  # "<prefix><external_id>" is the entity's hash
+    all_key: str  # a set of every external id
+    dirty_key: str  # a set of the external ids whose forum side lags behind
+
+    def __init__(self, connection: redis.Redis):
+        self.r = connection
+        self._accept = connection.register_script(_ACCEPT)
+
+    def _load(self, external_id: str, data: Mapping[str, str]) -> T:
+        raise NotImplementedError
+
+    def accept(
+        self, external_id: str, desired: Mapping[str, Any], *, version: int | None,
+        removed: bool = False,
+    ) -> Accepted:
+        body = {k: v for k, v in desired.items() if k != "version"}
+        applied, stored = self._accept(
+            keys=[self.prefix + external_id, self.all_key, self.dirty_key],
+            args=[
+                json.dumps(body, ensure_ascii=False, sort_keys=True),
+                -1 if version is None else version,
+                f"{time.time():.3f}",
+                "1" if removed else "0",
+                external_id,
+            ],
+        )
+        return Accepted(applied=bool(applied), version=int(stored))
+
+    def get(self, external_id: str) -> T | None:
+        data = self.r.hgetall(self.prefix + external_id)
+        return self._load(external_id, data) if data else None
+
+    def many(self, external_ids: Iterable[str]) -> Iterator[T]:
+        ids = list(external_ids)
+        for start in range(0, len(ids), 1000):
+            chunk = ids[start : start + 1000]
+            pipe = self.r.pipeline(transaction=False)
+            for external_id in chunk:
+                pipe.hgetall(self.prefix + external_id)
+            for external_id, data in zip(chunk, pipe.execute(), strict=True):
+                if data:
+                    yield self._load(external_id, data)
+
+    def all_ids(self) -> list[str]:
+        return sorted(self.r.smembers(self.all_key))
+
+    def all(self) -> Iterator[T]:
+        return self.many(self.all_ids())
+
+    def dirty_ids(self) -> list[str]:
+        return sorted(self.r.smembers(self.dirty_key))
+
+    def mark_clean(self, external_id: str, version: int) -> bool:
+        """Clear the dirty mark, unless a newer version arrived meanwhile."""
+        current = self.r.hget(self.prefix + external_id, "version")
+        if current is not None and int(current) <= version:
+            self.r.srem(self.dirty_key, external_id)
+            return True
+        return False
+
+    def record_error(self, external_id: str, text: str | None) -> None:
+        if text is None:
+            self.r.hdel(self.prefix + external_id, "last_error")
+        else:
+            self.r.hset(self.prefix + external_id, "last_error", text[:500])
