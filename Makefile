@@ -29,8 +29,8 @@ test: $(STAMP) browser-deps lint
 	$(BIN)/python -m pytest
 
 bench: $(STAMP)
-	$(BIN)/python bench/roster_sync.py
-	$(BIN)/python bench/events.py
+	$(BIN)/python -m bench.roster_sync 2>/dev/null
+	$(BIN)/python -m bench.events 2>/dev/null
 
 clean:
 	rm -rf $(VENV) var/ .pytest_cache
