@@ -8,6 +8,7 @@ provider with the OIDC login, and the admin pages.
 from __future__ import annotations
 
 import logging
+import re
 import secrets
 import sys
 
@@ -18,6 +19,7 @@ from config import AppConfig, ConfigError, load_config
 from config.logging import configure_logging, context_id
 
 log = logging.getLogger(__name__)
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
 
 def create_app(config: AppConfig | None = None, *, services: Services | None = None) -> Flask:
@@ -43,13 +45,14 @@ def create_app(config: AppConfig | None = None, *, services: Services | None = N
         SESSION_COOKIE_SECURE=settings.secure_cookies,
         PERMANENT_SESSION_LIFETIME=8 * 3600,
         MAX_CONTENT_LENGTH=21 * 1024 * 1024,
-        JSON_AS_ASCII=False,
     )
     app.json.ensure_ascii = False
 
     @app.before_request
     def _request_id():
-        g.request_id = request.headers.get("X-Request-Id", "")[:64] or secrets.token_hex(8)
+        given = request.headers.get("X-Request-Id", "")
+        # A caller's id is kept only when it cannot forge or break a log line.
+        g.request_id = given if _REQUEST_ID.fullmatch(given) else secrets.token_hex(8)
         g._context_token = context_id.set(g.request_id)
 
     @app.after_request

@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 GROUP_IDS = "bridge:group-ids"
 INFLIGHT = "bridge:members:jobs"  # member and group jobs not yet known to be done
 GROUP_SIZES = "bridge:group-sizes"
+GROUP_SYNC_GENERATION = "bridge:group-pass:generation"
 LOCK_TTL = 20
 GROUP_PASS_TIMEOUT = 4 * 3600
 
@@ -83,13 +84,17 @@ def enqueue_member(svc: Services, external_id: str, version: int) -> str:
 
 
 def enqueue_group_pass(svc: Services, cause: str) -> str:
-    """One group pass at a time is enough: it converges every member."""
-    slot = int(time.time() * 1000)
+    """Queue a group pass, unless one is queued already: one pass converges everybody.
+
+    The job id carries the pass generation, which each pass advances when it
+    starts, so changes arriving after that start get a pass of their own.
+    """
+    generation = int(svc.redis.get(GROUP_SYNC_GENERATION) or 0)
     return _tracked(svc, jobs.enqueue(
         svc.redis_raw,
         "workers.members.sync_groups",
         cause,
-        job_id=jobs.job_id_for("groups", cause, slot),
+        job_id=jobs.job_id_for("groups", str(generation)),
         timeout=GROUP_PASS_TIMEOUT,
         description=f"group pass ({cause})",
     ))
@@ -165,16 +170,27 @@ def sync_member(external_id: str) -> dict:
 
 @job
 def sync_members(external_ids: list[str], cause: str = "roster") -> dict:
+    """Converge several members one by one; one member's refusal does not stop the rest."""
     svc = dataclasses.replace(services(), discourse=Patient(services().discourse))
-    results = {}
+    results, refused = {}, []
     for external_id in external_ids:
         with _lock(svc, f"member:{external_id}"):
             member = svc.members.get(external_id)
             if member is None:
                 continue
-            results[external_id] = converge_member(svc, member, cause=cause).get("result")
+            try:
+                results[external_id] = converge_member(svc, member, cause=cause).get("result")
+            except ClientError as error:
+                svc.members.record_error(external_id, str(error))
+                refused.append(external_id)
+                continue
             svc.members.record_error(external_id, None)
             svc.members.mark_clean(external_id, member.version)
+    if refused:
+        raise ClientError(
+            f"Discourse refused {len(refused)} of {len(external_ids)} members "
+            f"(see each member's last_error): {', '.join(refused[:20])}"
+        )
     return results
 
 
@@ -289,6 +305,7 @@ def group_id(svc: Services, name: str) -> int:
 def sync_groups(cause: str = "roster") -> dict:
     svc = services()
     with _lock(svc, "groups", wait=GROUP_PASS_TIMEOUT):
+        svc.redis.incr(GROUP_SYNC_GENERATION)  # later changes need a pass after this one
         return group_pass(svc, cause=cause)
 
 
@@ -316,6 +333,7 @@ def group_pass(svc: Services, *, cause: str, dry_run: bool = False) -> dict:
             external_id, account="exists", user_id=user_id, username=username
         )
     by_id = {m.external_id: m for m in members}
+    index = svc.members.usernames_index()
     entries = []
     for name, group_plan in sorted(plan.groups.items()):
         if group_plan.empty:
@@ -323,32 +341,38 @@ def group_pass(svc: Services, *, cause: str, dry_run: bool = False) -> dict:
         gid = group_id(svc, name)
         if group_plan.add_usernames:
             svc.discourse.add_members(gid, usernames=group_plan.add_usernames)
-            entries += _entries(group_plan.add_usernames, "group.add", name, cause, svc)
+            entries += _entries(index, group_plan.add_usernames, "group.add", name, cause)
         if group_plan.remove_usernames:
             svc.discourse.remove_members(gid, usernames=group_plan.remove_usernames)
-            entries += _entries(group_plan.remove_usernames, "group.remove", name, cause, svc)
-    for external_id in plan.staff:
-        member = svc.members.get(external_id)
-        if member is not None:
-            _sync_sso(svc, member, cause=cause, action="staff.sync")
+            entries += _entries(index, group_plan.remove_usernames, "group.remove", name, cause)
     if entries:
         svc.audit.record_many(entries)
 
+    refused = set()
     dirty = set(svc.members.dirty_ids())
+    staff_changes = set(plan.staff)
     for member in svc.members.many(by_id):  # re-read: accounts may have been learned
-        if member.account == "exists":
-            grants = member.grants(roles)
-            svc.members.record_applied(member.external_id, grants)
-            if not member.active and member.external_id in dirty:
-                member.applied = _applied(grants)
-                converge_member(svc, member, cause=cause)  # log out, erase if asked
+        try:
+            if member.external_id in staff_changes:
+                _sync_sso(svc, member, cause=cause, action="staff.sync")
+            if member.account == "exists":
+                grants = member.grants(roles)
+                svc.members.record_applied(member.external_id, grants)
+                if not member.active and member.external_id in dirty:
+                    member.applied = _applied(grants)
+                    converge_member(svc, member, cause=cause)  # log out, erase if asked
+        except ClientError as error:  # this member's problem: the pass goes on
+            svc.members.record_error(member.external_id, str(error))
+            refused.add(member.external_id)
+            continue
         svc.members.mark_clean(member.external_id, by_id[member.external_id].version)
     report["write_calls"] = plan.write_calls()
+    if refused:
+        report["refused"] = sorted(refused)
     return report
 
 
-def _entries(usernames, action, group, cause, svc: Services) -> list[dict]:
-    index = svc.members.usernames_index()
+def _entries(index: dict[str, str], usernames, action: str, group: str, cause: str) -> list:
     return [
         {
             "subject": f"member:{index.get(u.lower(), '?')}",
