@@ -171,7 +171,8 @@ def main() -> int:
                 "SANDBOX_API_KEY": env["DISCOURSE_API_KEY"],
                 "SANDBOX_CONNECT_SECRET": env["DISCOURSE_CONNECT_SECRET"],
                 "SANDBOX_CONNECT_URL": public_url + "/sso",
-                "SANDBOX_LOGOUT_REDIRECT": public_url + "/logout"})
+                "SANDBOX_LOGOUT_REDIRECT": public_url + "/logout",
+                "SANDBOX_STATE_FILE": str(ROOT / "var" / "sandbox-discourse.state")})
             wait_for(SANDBOX_DISCOURSE_URL + "/srv/status", name="sandbox Discourse")
         if not env.get("OIDC_ISSUER"):
             env["OIDC_ISSUER"] = SANDBOX_IDP_URL

@@ -24,7 +24,7 @@ from workers import runtime
 
 log = logging.getLogger("workers")
 
-SWEEP_INTERVAL = 20
+SWEEP_INTERVAL = 15
 TRIM_INTERVAL = 3600
 
 
@@ -41,15 +41,35 @@ def periodic_jobs(settings) -> list[tuple[str, str, int]]:
     return schedule
 
 
+# Claim a periodic job's run: true for one worker only, once its time has come.
+# KEYS[1] holds the time of the next run; the first worker ever sets it one
+# interval ahead (nothing runs at start-up, when the API budget is needed most).
+_CLAIM = """
+local now = tonumber(ARGV[1])
+local due = tonumber(redis.call('GET', KEYS[1]) or '')
+if not due then
+  redis.call('SET', KEYS[1], now + tonumber(ARGV[2]))
+  return 0
+end
+if now < due then
+  return 0
+end
+redis.call('SET', KEYS[1], now + tonumber(ARGV[2]))
+return 1
+"""
+
+
 def run_periodic(connection: redis.Redis, settings, stop: threading.Event) -> None:
-    """Enqueue each periodic job once per interval across all workers (SET NX EX)."""
+    """Enqueue each periodic job once per interval, whichever worker comes first."""
+    claim = connection.register_script(_CLAIM)
     schedule = periodic_jobs(settings)
     while not stop.is_set():
         for name, func, interval in schedule:
             try:
-                slot = int(time.time() // interval)
-                if connection.set(f"bridge:periodic:{name}", slot, nx=True, ex=interval):
-                    jobs.enqueue(connection, func, job_id=jobs.job_id_for("periodic", name, slot),
+                now = time.time()
+                if claim(keys=[f"bridge:periodic:{name}:next"], args=[now, interval]):
+                    jobs.enqueue(connection, func,
+                                 job_id=jobs.job_id_for("periodic", name, int(now)),
                                  description=f"periodic {name}")
             except redis.RedisError as error:
                 log.warning("periodic %s: Redis unavailable (%s), will retry", name, error)

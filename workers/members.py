@@ -41,7 +41,9 @@ def _lock(svc: Services, name: str, *, wait: int = 600):
     It expires 20 s after its last renewal and a thread renews it every 5 s,
     so a worker killed mid-job frees it within 20 s.
     """
-    lock = svc.redis.lock(f"bridge:lock:{name}", timeout=LOCK_TTL, blocking_timeout=wait)
+    # thread_local=False: the renewing thread must see the lock's token.
+    lock = svc.redis.lock(f"bridge:lock:{name}", timeout=LOCK_TTL, blocking_timeout=wait,
+                          thread_local=False)
     if not lock.acquire():
         raise TimeoutError(f"lock {name} is still held after {wait} s")
     done = threading.Event()

@@ -95,7 +95,7 @@ def _last_line(result) -> str | None:
     return lines[-1][:500] if lines else None
 
 
-HEARTBEAT_STALE = 45  # seconds without a heartbeat: the worker holding a job is gone
+HEARTBEAT_STALE = 20  # a worker beats every 5 s while it runs a job: 20 s of silence, it is gone
 
 
 def job_is_orphaned(connection: redis.Redis, job_id: str) -> bool:
@@ -135,8 +135,8 @@ def requeue(connection: redis.Redis, job_id: str) -> bool:
     q = queue(connection)
     if job.get_status(refresh=True) == JobStatus.FAILED:
         q.failed_job_registry.requeue(job)
-    else:
-        q.started_job_registry.remove(job)
+    else:  # started by a worker that is gone: forget that execution, queue it again
+        q.started_job_registry.remove_executions(job)
         q.enqueue_job(job)
     return True
 

@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import atexit
 import os
+import signal
 import sys
+import threading
+import time
+from pathlib import Path
 
 from werkzeug.serving import WSGIRequestHandler, run_simple
 
@@ -24,6 +29,34 @@ def _env_int(name: str, default: int) -> int:
         return int(value)
     except ValueError:
         sys.exit(f"sandbox-discourse: {name} must be an integer")
+
+
+def _persist(store, path: Path, every: float = 3.0) -> None:
+    """Load the forum's content from `path`, then write it back every few seconds and at exit."""
+    if path.exists():
+        store.restore(path.read_bytes())
+        print(f"sandbox-discourse: content loaded from {path}", file=sys.stderr)
+
+    def save() -> None:
+        data = store.snapshot()
+        temporary = path.with_suffix(".tmp")
+        temporary.write_bytes(data)
+        temporary.replace(path)
+
+    def loop() -> None:
+        while True:
+            time.sleep(every)
+            save()
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    threading.Thread(target=loop, daemon=True).start()
+    atexit.register(save)
+
+    def stop(*_args) -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second TERM must not cut the save
+        sys.exit(0)
+
+    signal.signal(signal.SIGTERM, stop)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -48,6 +81,10 @@ def main(argv: list[str] | None = None) -> int:
         default=_env_int("SANDBOX_MAX_ADMIN_API_REQS_PER_MINUTE", 60),
     )
     parser.add_argument("--no-validate-spec", action="store_true")
+    parser.add_argument(
+        "--state-file", default=os.environ.get("SANDBOX_STATE_FILE"),
+        help="keep the forum's content in this file across restarts",
+    )
     args = parser.parse_args(argv)
     problems = []
     if not args.api_key:
@@ -73,6 +110,8 @@ def main(argv: list[str] | None = None) -> int:
         max_admin_api_reqs_per_minute=args.max_admin_api_reqs_per_minute,
         validate_spec=not args.no_validate_spec,
     )
+    if args.state_file:
+        _persist(app.extensions["sandbox_discourse"].store, Path(args.state_file))
     print(f"sandbox-discourse: listening on http://{args.host}:{args.port}/", file=sys.stderr)
     run_simple(
         args.host, args.port, app, threaded=True, use_reloader=False, request_handler=QuietHandler

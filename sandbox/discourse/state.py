@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import pickle
 import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -191,6 +192,25 @@ class Store:
                 text_color="FFFFFF",
             )
             self.memo: dict[str, tuple[float, int, Any]] = {}
+
+    # --- persistence (so the `make run` forum survives a restart, as a real one does) ---
+    _PERSISTED = ("users", "groups", "categories", "topics", "posts")
+
+    def snapshot(self) -> bytes:
+        with self.lock:
+            return pickle.dumps({name: getattr(self, name) for name in self._PERSISTED})
+
+    def restore(self, data: bytes) -> None:
+        """Load a snapshot this sandbox wrote itself (var/, never data from elsewhere)."""
+        saved = pickle.loads(data)  # noqa: S301 - our own file, written by snapshot()
+        with self.lock:
+            for name in self._PERSISTED:
+                setattr(self, name, saved[name])
+            self._user_ids = itertools.count(max(self.users) + 1)
+            self._group_ids = itertools.count(max(max(self.groups) + 1, FIRST_CUSTOM_GROUP_ID))
+            self._category_ids = itertools.count(max(self.categories) + 1)
+            self._topic_ids = itertools.count(max(self.topics, default=0) + 1)
+            self._post_ids = itertools.count(max(self.posts, default=0) + 1)
 
     # --- users -----------------------------------------------------------------------
     def user_by_id(self, user_id: int) -> User | None:
