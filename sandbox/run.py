@@ -163,7 +163,10 @@ def main() -> int:
                 processes.adopt("redis", redis_server.start().process)
             env["REDIS_URL"] = f"redis://127.0.0.1:{EMBEDDED_PORT}/0"
             print(f"  redis: {env['REDIS_URL']} (data in var/redis, AOF on)")
+        state_file = ROOT / "var" / "sandbox-discourse.state"
+        forum_is_new = True
         if not env.get("DISCOURSE_URL"):
+            forum_is_new = not state_file.exists()  # a kept forum was set up last time
             env["DISCOURSE_URL"] = SANDBOX_DISCOURSE_URL
             processes.start("sandbox Discourse", [
                 PYTHON, "-m", "sandbox.discourse", "--host", "127.0.0.1", "--port", "4200",
@@ -172,7 +175,7 @@ def main() -> int:
                 "SANDBOX_CONNECT_SECRET": env["DISCOURSE_CONNECT_SECRET"],
                 "SANDBOX_CONNECT_URL": public_url + "/sso",
                 "SANDBOX_LOGOUT_REDIRECT": public_url + "/logout",
-                "SANDBOX_STATE_FILE": str(ROOT / "var" / "sandbox-discourse.state")})
+                "SANDBOX_STATE_FILE": str(state_file)})
             wait_for(SANDBOX_DISCOURSE_URL + "/srv/status", name="sandbox Discourse")
         if not env.get("OIDC_ISSUER"):
             env["OIDC_ISSUER"] = SANDBOX_IDP_URL
@@ -187,12 +190,13 @@ def main() -> int:
             wait_for(SANDBOX_IDP_URL + "/.well-known/openid-configuration",
                      name="identity provider")
 
-        setup = subprocess.run(  # noqa: S603
-            [str(BIN / "flask"), "--app", "wsgi", "discourse", "setup"], cwd=ROOT, env=env,
-            check=False,
-        )
-        if setup.returncode != 0:
-            raise SystemExit("`flask --app wsgi discourse setup` failed: see above")
+        if forum_is_new:
+            setup = subprocess.run(  # noqa: S603
+                [str(BIN / "flask"), "--app", "wsgi", "discourse", "setup"], cwd=ROOT, env=env,
+                check=False,
+            )
+            if setup.returncode != 0:
+                raise SystemExit("`flask --app wsgi discourse setup` failed: see above")
         host_port = public_url.split("://", 1)[1].split("/", 1)[0]
         processes.start("web", [
             str(BIN / "gunicorn"), "-b", host_port, "--workers", "2", "--threads", "4",
