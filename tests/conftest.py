@@ -56,11 +56,21 @@ def sandbox_server(bridge_port):
 
 
 @pytest.fixture
-def sandbox(sandbox_server):
-    """The sandbox Discourse, emptied before each test; `sandbox.url`, `sandbox.control`."""
+def sandbox(sandbox_server, request):
+    """The sandbox Discourse, emptied before each test; `sandbox.url`, `sandbox.control`.
+
+    After the test, every request the bridge sent must have passed the official
+    Discourse OpenAPI spec (the sandbox validates each one): a violation fails
+    the test loudly. Tests that send invalid requests on purpose are marked
+    `spec_violations_expected`.
+    """
     control = requests.Session()
     control.post(sandbox_server.url + "/_sandbox/reset", timeout=5).raise_for_status()
-    return SandboxHandle(sandbox_server.url, control)
+    handle = SandboxHandle(sandbox_server.url, control)
+    yield handle
+    if request.node.get_closest_marker("spec_violations_expected") is None:
+        violations = handle.stats().get("spec_violations") or []
+        assert violations == [], f"requests the Discourse spec refuses: {violations[:3]}"
 
 
 class SandboxHandle:
