@@ -102,3 +102,31 @@ def test_erase_anonymizes_the_account(client, auth, forum, work):
 def test_unknown_member_is_404(client, auth, forum):
     assert client.delete("/api/v1/members/nobody", headers=auth).status_code == 404
     assert client.get("/api/v1/members/nobody", headers=auth).status_code == 404
+
+
+def test_bad_member_input_is_refused_and_changes_nothing(client, auth, services):
+    good = member_body(version=1)
+    cases = [
+        ({"json": good, "headers": {}}, 401),
+        ({"json": good, "headers": {"Authorization": "Bearer wrong-token-0123456789"}}, 401),
+        ({"data": "x", "headers": {**auth, "Content-Type": "text/plain"}}, 415),
+        ({"data": b'{"email": "' + b"a" * (1024 * 1024) + b'"}',
+          "headers": {**auth, "Content-Type": "application/json"}}, 413),
+        ({"data": b"{", "headers": {**auth, "Content-Type": "application/json"}}, 400),
+        ({"json": {**good, "name": "Я" * 256}, "headers": auth}, 422),
+        ({"json": {**good, "active": "true"}, "headers": auth}, 422),
+        ({"json": {**good, "version": -1}, "headers": auth}, 422),
+        ({"json": {**good, "version": "2"}, "headers": auth}, 422),
+        ({"json": {**good, "email": "ivanova@"}, "headers": auth}, 422),
+        ({"json": {**good, "roles": ["pope"]}, "headers": auth}, 422),
+        ({"json": {**good, "username": "admin"}, "headers": auth}, 422),
+        ({"json": {**good, "nickname": "x"}, "headers": auth}, 422),
+    ]
+    for kwargs, status in cases:
+        response = client.put("/api/v1/members/t-1", **kwargs)
+        assert response.status_code == status, (kwargs.get("json"), response.json)
+        assert set(response.json) == {"error", "message", "details"}
+    assert client.put("/api/v1/members/t%201", json=good, headers=auth).status_code == 422
+    assert client.put("/api/v1/members/" + "x" * 65, json=good, headers=auth).status_code == 422
+    assert services.members.all_ids() == []
+    assert len(services.redis_raw.keys("rq:job:*")) == 0
