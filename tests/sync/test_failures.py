@@ -116,3 +116,17 @@ def test_worker_killed_mid_job_resumes(client, auth, forum, services, worker_pro
         assert time.monotonic() < deadline, "work did not resume within 60 s"
         time.sleep(0.5)
     assert_converged(forum, services)
+
+
+def test_redis_down_answers_503_and_stores_nothing(client, auth, services, redis_server):
+    redis_server.stop()
+    try:
+        body = {"email": "teacher0@example.org", "roles": ["winner"], "version": 1}
+        response = client.put("/api/v1/members/t-0", json=body, headers=auth)
+        assert response.status_code == 503
+        assert response.headers["Retry-After"] == "5"
+        assert response.json["error"] == "unavailable"
+    finally:
+        redis_server.start()
+    assert services.members.get("t-0") is None
+    assert client.put("/api/v1/members/t-0", json=body, headers=auth).status_code == 202

@@ -2,17 +2,31 @@
 
 from __future__ import annotations
 
+import logging
+
+import redis
 from flask import Blueprint, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from web.api.common import ApiError, require_token
 
+log = logging.getLogger(__name__)
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
 
 @bp.errorhandler(ApiError)
 def _api_error(error: ApiError):
     return error.response()
+
+
+@bp.errorhandler(redis.RedisError)
+def _storage_down(error: redis.RedisError):
+    """Nothing was stored: the caller must send the change again (a 5xx says so)."""
+    log.error("Redis unavailable: %s", type(error).__name__)
+    response = ApiError(503, "unavailable", "The bridge cannot store changes right now; "
+                        "nothing was stored. Send the request again shortly.").response()
+    response.headers["Retry-After"] = "5"
+    return response
 
 
 @bp.app_errorhandler(404)
