@@ -194,9 +194,10 @@ class DiscourseClient:
         if status in (301, 302):
             return {"location": response.headers.get("Location", "")}
         if status == 429:
-            raise RateLimited(
-                f"{where}: rate limited", retry_after=_retry_after(response, body), body=body
-            )
+            retry_after = _retry_after(response, body)
+            if self.budget is not None:  # every process waits, not only this caller
+                self.budget.push_back(retry_after)
+            raise RateLimited(f"{where}: rate limited", retry_after=retry_after, body=body)
         if status >= 500:
             raise ServerError(f"{where}: HTTP {status}", status=status, body=body)
         if status == 404:

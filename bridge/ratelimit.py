@@ -10,7 +10,6 @@ and Discourse's cannot push a call into the previous minute.
 
 from __future__ import annotations
 
-import math
 import time
 import uuid
 
@@ -19,11 +18,15 @@ import redis
 WINDOW_SECONDS = 60.0
 SAFETY_SECONDS = 1.0
 
-# KEYS[1] = window zset; ARGV = limit, window, member. Returns 0 when a slot was
-# taken, else the seconds until the oldest call leaves the window.
+# KEYS[1] = window zset, KEYS[2] = pause-until time; ARGV = limit, window, member.
+# Returns 0 when a slot was taken, else the seconds to wait for one.
 _TAKE_SLOT = """
 local now_parts = redis.call('TIME')
 local now = tonumber(now_parts[1]) + tonumber(now_parts[2]) / 1000000
+local paused_until = tonumber(redis.call('GET', KEYS[2]) or '0')
+if paused_until > now then
+  return tostring(paused_until - now)
+end
 local limit = tonumber(ARGV[1])
 local window = tonumber(ARGV[2])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
@@ -37,6 +40,16 @@ local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
 return tostring(tonumber(oldest[2]) + window - now)
 """
 
+# KEYS[1] = pause-until time; ARGV[1] = seconds. Only ever lengthens the pause.
+_PAUSE = """
+local now_parts = redis.call('TIME')
+local now = tonumber(now_parts[1]) + tonumber(now_parts[2]) / 1000000
+local until_ = now + tonumber(ARGV[1])
+if until_ > tonumber(redis.call('GET', KEYS[1]) or '0') then
+  redis.call('SET', KEYS[1], tostring(until_), 'PX', math.ceil(tonumber(ARGV[1]) * 1000) + 1000)
+end
+return 1
+"""
 
 class BudgetExhausted(Exception):
     """No slot within the caller's patience; retry after `retry_after` seconds."""
@@ -60,11 +73,13 @@ class ApiBudget:
         self.key = key
         self.window = window
         self._script = connection.register_script(_TAKE_SLOT)
+        self._pause = connection.register_script(_PAUSE)
 
     def try_acquire(self) -> float:
         """Take a slot: 0.0 on success, else the seconds to wait for one."""
         member = uuid.uuid4().hex
-        wait = float(self._script(keys=[self.key], args=[self.per_minute, self.window, member]))
+        wait = float(self._script(keys=[self.key, self.key + ":paused-until"],
+                                  args=[self.per_minute, self.window, member]))
         return max(wait, 0.0)
 
     def acquire(self, *, max_wait: float = 70.0) -> None:
@@ -85,11 +100,5 @@ class ApiBudget:
         return int(self.connection.zcount(self.key, now - self.window, "+inf"))
 
     def push_back(self, seconds: float) -> None:
-        """After a 429, fill the window so nobody calls before Discourse allows it."""
-        now = time.time()
-        pipe = self.connection.pipeline()
-        for _ in range(self.per_minute):
-            pipe.zadd(self.key, {uuid.uuid4().hex: now + seconds - self.window})
-        # the key must outlive the pushed-back slots, even when `seconds` > window
-        pipe.expire(self.key, math.ceil(max(self.window, seconds)) + 1)
-        pipe.execute()
+        """After a 429, nobody calls before Discourse allows it again."""
+        self._pause(keys=[self.key + ":paused-until"], args=[max(seconds, 0.0)])

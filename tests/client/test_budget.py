@@ -104,7 +104,10 @@ def test_push_back_blocks_everyone_until_discourse_allows(connection, key):
     budget.push_back(0.4)
     wait = budget.try_acquire()
     assert 0.2 < wait <= 0.4
-    assert budget.used() == 5
+    other_process = ApiBudget(connection, per_minute=5, key=key, window=10.0)
+    assert other_process.try_acquire() > 0.2
+    budget.push_back(0.1)  # a shorter pause never cuts a longer one
+    assert budget.try_acquire() > 0.2
     time.sleep(0.45)
     assert budget.try_acquire() == 0.0
 
@@ -113,8 +116,8 @@ def test_push_back_longer_than_the_window_is_kept(connection, key):
     """A 429 can ask for more than the window (e.g. a per-IP limit): the key must live on."""
     budget = ApiBudget(connection, per_minute=2, key=key, window=1.0)
     budget.push_back(4.0)
-    assert connection.ttl(key) >= 4
-    assert 3.5 < budget.try_acquire() <= 4.0
+    time.sleep(1.2)  # longer than the window
+    assert 2.3 < budget.try_acquire() <= 2.8
 
 
 # --- two processes, one budget, one sandbox ---------------------------------------------
@@ -213,6 +216,7 @@ def test_control_without_a_shared_budget_discourse_refuses(limited_sandbox, redi
         redis_server.url, limited_sandbox.url, keys=[key + ":a", key + ":b"], calls=LIMIT
     )
 
-    assert sum(r["done"] for r in results) == LIMIT
-    assert sum(r["limited"] for r in results) == LIMIT
-    assert stats(limited_sandbox)["rate_limited"] == LIMIT
+    assert sum(r["done"] + r["limited"] for r in results) == 2 * LIMIT
+    # Each process pauses after its first 429, but by then Discourse refused calls.
+    assert stats(limited_sandbox)["rate_limited"] >= 1
+    assert sum(r["limited"] for r in results) >= 1
