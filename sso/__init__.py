@@ -85,6 +85,20 @@ def sso():
         return pages.error(502, *pages.IDP_UNAVAILABLE)
 
 
+@bp.get("/auth/admin")
+def admin_login():
+    """Administrators sign in to /admin with their institute account (no forum involved)."""
+    session[LOGIN_KEY] = {"admin": True}
+    try:
+        return oidc.institute().authorize_redirect(
+            _services().settings.public_url + "/auth/callback"
+        )
+    except oidc.IDP_ERRORS as error:
+        log.warning("identity provider unreachable at admin login: %s", type(error).__name__)
+        session.pop(LOGIN_KEY, None)
+        return pages.error(502, *pages.IDP_UNAVAILABLE, retry=False)
+
+
 @bp.get("/auth/callback")
 def callback():
     """The identity provider sends the browser back here with a code (or an error)."""
@@ -120,6 +134,8 @@ def callback():
     if token.get("id_token"):
         session[ID_TOKEN_KEY] = token["id_token"]
     log.info("identity verified: external_id=%s", external_id)
+    if login.get("admin"):
+        return redirect("/admin")  # a fixed path: the admin pages check the role themselves
     return _finish(external_id, login)
 
 
