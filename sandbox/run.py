@@ -70,21 +70,24 @@ class Processes:
 
     def start(self, name: str, command: list[str], env: dict[str, str]) -> None:
         print(f"  starting {name}: {' '.join(command[:4])} …", flush=True)
-        process = subprocess.Popen(command, cwd=ROOT, env=env)  # noqa: S603
+        # A session of its own: Ctrl-C reaches only this script, which stops the
+        # children in order (Redis last) instead of all of them at once.
+        process = subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True)  # noqa: S603
         self.children.append((name, process))
 
     def adopt(self, name: str, process: subprocess.Popen) -> None:
         self.children.append((name, process))
 
     def stop(self) -> None:
+        """Stop in reverse order, each before the next: Redis goes last, after its users."""
         for _name, process in reversed(self.children):
             if process.poll() is None:
                 process.terminate()
-        for _name, process in self.children:
             try:
-                process.wait(timeout=10)
+                process.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 process.kill()
+                process.wait()
 
     def watch(self) -> None:
         while True:
@@ -152,7 +155,8 @@ def main() -> int:
     env = {**os.environ, **{k: v for k, v in dev_secrets().items() if k not in os.environ}}
     public_url = env.setdefault("BRIDGE_PUBLIC_URL", DEFAULT_PUBLIC_URL)
     processes = Processes()
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    for signum in (signal.SIGINT, signal.SIGTERM):  # also when started in the background
+        signal.signal(signum, lambda *_: sys.exit(0))
     print("Teacher Club bridge — embedded default")
     try:
         if not env.get("REDIS_URL"):
