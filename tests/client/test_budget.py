@@ -203,8 +203,11 @@ def test_two_processes_share_one_budget_and_never_hit_429(limited_sandbox, redis
     # the same in real seconds, and the budget made the callers queue for it
     origin = limited_sandbox.origin
     real = sorted(origin + (t - origin) / SCALE for t in seen["timestamps"])
+    # (Arrival times carry the network and scheduling jitter that the budget's
+    # 0.5 s margin over the sandbox's window exists to absorb: on a loaded machine
+    # they spread by more than 0.1 s, so the budget's own window is not checked
+    # on them; Discourse's window is, above and here.)
     assert max_in_any_window(real, SANDBOX_WINDOW) <= LIMIT
-    assert max_in_any_window(real, BUDGET_WINDOW - 0.1) <= LIMIT
     assert real[-1] - real[0] >= 2 * BUDGET_WINDOW - 0.2  # 60 calls = 3 windows of 20
 
 
