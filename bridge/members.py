@@ -15,7 +15,6 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
-import redis
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, StrictBool, StrictInt, StrictStr
 
 from bridge import names, usernames
@@ -27,7 +26,6 @@ PREFIX = "bridge:member:"
 ALL_MEMBERS = "bridge:members"  # every external id the bridge knows
 DIRTY = "bridge:members:dirty"  # desired state changed, forum not yet converged
 USERNAME_INDEX = "bridge:usernames"  # lower(username) -> external_id
-USER_ID_INDEX = "bridge:forum-user-ids"  # forum user id -> external_id
 
 AttributeValue = Annotated[StrictStr, Field(max_length=255)]
 
@@ -106,10 +104,6 @@ class Member:
 class MemberStore(VersionedStore[Member]):
     prefix, all_key, dirty_key = PREFIX, ALL_MEMBERS, DIRTY
 
-    def __init__(self, connection: redis.Redis, roles: RolesConfig):
-        super().__init__(connection)
-        self.roles = roles
-
     def _load(self, external_id: str, data: Mapping[str, str]) -> Member:
         return _member(external_id, data)
 
@@ -148,7 +142,6 @@ class MemberStore(VersionedStore[Member]):
         fields: dict[str, Any] = {"account": account}
         if user_id is not None:
             fields["user_id"] = user_id
-            self.r.hset(USER_ID_INDEX, str(user_id), external_id)
         if username:
             previous = self.r.hget(PREFIX + external_id, "username")
             if previous and previous.lower() != username.lower():
@@ -164,21 +157,17 @@ class MemberStore(VersionedStore[Member]):
         pipe.execute()
 
     def record_applied(self, external_id: str, grants: Grants) -> None:
-        self.r.hset(PREFIX + external_id, "applied", _grants_json(grants))
+        self.r.hset(PREFIX + external_id, "applied", json.dumps(applied_state(grants)))
 
     def forget_forum_account(self, external_id: str) -> None:
         """After anonymization the forum account is no longer this member's."""
-        member = self.get(external_id)
-        if member and member.user_id is not None:
-            self.r.hdel(USER_ID_INDEX, str(member.user_id))
         self.r.hset(PREFIX + external_id, mapping={"account": "erased"})
         self.r.hdel(PREFIX + external_id, "user_id", "applied")
 
 
-def _grants_json(grants: Grants) -> str:
-    return json.dumps(
-        {"groups": sorted(grants.groups), "admin": grants.admin, "moderator": grants.moderator}
-    )
+def applied_state(grants: Grants) -> dict[str, Any]:
+    """Grants as kept in `Member.applied`: what the bridge last put on the forum."""
+    return {"groups": sorted(grants.groups), "admin": grants.admin, "moderator": grants.moderator}
 
 
 def _member(external_id: str, data: Mapping[str, str]) -> Member:

@@ -64,6 +64,6 @@ def build_services(config: AppConfig, *, budget_wait: float = 70.0, on_call=None
         redis_raw=raw,
         budget=budget,
         discourse=discourse,
-        members=MemberStore(state, config.roles),
+        members=MemberStore(state),
         audit=AuditLog(state, retention_days=settings.audit_retention_days),
     )

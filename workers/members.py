@@ -18,7 +18,7 @@ import time
 from contextlib import contextmanager
 
 from bridge.discourse import ClientError, NotFound
-from bridge.members import Member, connect_payload
+from bridge.members import DIRTY, Member, applied_state, connect_payload
 from bridge.rolesync import plan_sync
 from bridge.services import Services
 from workers import queue as jobs
@@ -198,7 +198,7 @@ def sync_members(external_ids: list[str], cause: str = "roster") -> dict:
 
 def converge_member(svc: Services, member: Member, *, cause: str) -> dict:
     roles = svc.config.roles
-    wanted = _applied(member.grants(roles))
+    wanted = applied_state(member.grants(roles))
     subject = f"member:{member.external_id}"
 
     if member.account == "unknown":  # "none" changes only by a login, which records it
@@ -236,10 +236,6 @@ def converge_member(svc: Services, member: Member, *, cause: str) -> dict:
             svc.members.forget_forum_account(member.external_id)
             result["anonymized"] = bool(new_name)
     return result
-
-
-def _applied(grants) -> dict:
-    return {"groups": sorted(grants.groups), "admin": grants.admin, "moderator": grants.moderator}
 
 
 def _sync_sso(svc: Services, member: Member, *, cause: str, action: str) -> dict:
@@ -286,7 +282,20 @@ def per_member_cost(svc: Services, external_ids: list[str]) -> int:
 
 
 def _backlog_favours_group_pass(svc: Services) -> bool:
-    return per_member_cost(svc, svc.members.dirty_ids()) > group_pass_cost(svc)
+    """Whether a group pass converges the dirty members for fewer calls than their jobs.
+
+    Cheap checks first, as every member job asks: a pass already queued will read
+    the newest state anyway, and a backlog costing at most two calls a member
+    that is smaller than a pass needs no per-member reads to decide.
+    """
+    pending = jobs.job_id_for("groups", svc.redis.get(GROUP_SYNC_GENERATION) or "0")
+    state = jobs.job_state(svc.redis_raw, pending)
+    if state is not None and state["status"] == "queued":
+        return True
+    pass_cost = group_pass_cost(svc)
+    if 2 * svc.redis.scard(DIRTY) <= pass_cost:
+        return False
+    return per_member_cost(svc, svc.members.dirty_ids()) > pass_cost
 
 
 def group_id(svc: Services, name: str) -> int:
@@ -361,7 +370,7 @@ def group_pass(svc: Services, *, cause: str, dry_run: bool = False) -> dict:
                 grants = member.grants(roles)
                 svc.members.record_applied(member.external_id, grants)
                 if not member.active and member.external_id in dirty:
-                    member.applied = _applied(grants)
+                    member.applied = applied_state(grants)
                     converge_member(svc, member, cause=cause)  # log out, erase if asked
         except ClientError as error:  # this member's problem: the pass goes on
             svc.members.record_error(member.external_id, str(error))
