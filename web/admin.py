@@ -44,7 +44,7 @@ from bridge.services import Services
 from sso import IDENTITY_KEY  # the member verified by the OIDC login
 from web import roster
 from web.api.common import MAX_ROSTER_BODY, ApiError
-from workers.queue import queue
+from workers.queue import failure_reason, queue
 
 log = logging.getLogger(__name__)
 
@@ -396,17 +396,6 @@ def member(external_id: str):
 # -- failed jobs ------------------------------------------------------------------------
 
 
-def _error_line(job: Job) -> str:
-    """What went wrong, in one line: the job's own note, else the exception's last line."""
-    noted = (job.meta or {}).get("error")
-    if noted:
-        return str(noted)
-    result = job.latest_result()
-    text = getattr(result, "exc_string", None) or ""
-    lines = [line for line in text.strip().splitlines() if line.strip()]
-    return lines[-1][:500] if lines else "—"
-
-
 @bp.get("/jobs/failed")
 def failed_jobs():
     svc = _services()
@@ -424,7 +413,7 @@ def failed_jobs():
                          "when": None})
             continue
         jobs.append({"id": job.id, "description": job.description or job.func_name,
-                     "error": _error_line(job), "when": job.ended_at})
+                     "error": failure_reason(job) or "—", "when": job.ended_at})
     return render_template("admin/failed_jobs.html", jobs=jobs, total=total, page=page,
                            more=page * PAGE < total)
 

@@ -81,16 +81,18 @@ def job_state(connection: redis.Redis, job_id: str) -> dict | None:
     }.get(status, "queued")
     error = None
     if public == "failed":
-        error = (job.meta or {}).get("error") or _last_line(job.latest_result())
+        error = failure_reason(job)
     elif (job.meta or {}).get("retrying"):
         error = job.meta.get("error")
     return {"id": job_id, "status": public, "error": error}
 
 
-def _last_line(result) -> str | None:
-    text = getattr(result, "exc_string", None)
-    if not text:
-        return None
+def failure_reason(job: Job) -> str | None:
+    """Why a job failed, in one line: the job's own note, else the exception's last line."""
+    noted = (job.meta or {}).get("error")
+    if noted:
+        return str(noted)
+    text = getattr(job.latest_result(), "exc_string", None) or ""
     lines = [line for line in text.strip().splitlines() if line.strip()]
     return lines[-1][:500] if lines else None
 
