@@ -43,7 +43,7 @@ from bridge.members import ALL_MEMBERS, DIRTY, EXTERNAL_ID
 from bridge.services import Services
 from sso import IDENTITY_KEY  # the member verified by the OIDC login
 from web import roster
-from web.api.common import MAX_ROSTER_BODY, ApiError
+from web.api.common import MAX_ROSTER_BODY, ApiError, token_owner
 from workers.queue import failure_reason, queue
 
 log = logging.getLogger(__name__)
@@ -258,11 +258,8 @@ def login_submit():
         return _login_page(error="Слишком много неудачных попыток. Подождите пять минут.",
                            status=429)
     presented = request.form.get("token", "").strip()
-    found = None
-    if presented:
-        for name, token in svc.settings.api_tokens.items():  # no early exit: same time for all
-            if hmac.compare_digest(presented.encode(), token.encode()):
-                found = (name, token)
+    owner = token_owner(svc.settings.api_tokens, presented)
+    found = (owner, svc.settings.api_tokens[owner]) if owner else None
     if found is None:
         pipe = svc.redis.pipeline()
         pipe.incr(throttle)

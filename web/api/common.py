@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hmac
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from functools import wraps
 from typing import Any
 
@@ -34,6 +34,16 @@ class ApiError(Exception):
         return response
 
 
+def token_owner(tokens: Mapping[str, str], presented: str) -> str | None:
+    """The name of the token `presented` is, compared in constant time with every one."""
+    owner = None
+    if presented:
+        for name, token in tokens.items():  # no early exit: the same time for every token
+            if hmac.compare_digest(presented.encode(), token.encode()):
+                owner = name
+    return owner
+
+
 def require_token(view: Callable) -> Callable:
     """Bearer tokens from BRIDGE_API_TOKENS, each compared in constant time."""
 
@@ -42,11 +52,8 @@ def require_token(view: Callable) -> Callable:
         header = request.headers.get("Authorization", "")
         scheme, _, presented = header.partition(" ")
         client = None
-        if scheme.lower() == "bearer" and presented:
-            tokens = current_app.config["SERVICES"].settings.api_tokens
-            for name, token in tokens.items():  # no early exit: same time for every token
-                if hmac.compare_digest(presented.encode(), token.encode()):
-                    client = name
+        if scheme.lower() == "bearer":
+            client = token_owner(current_app.config["SERVICES"].settings.api_tokens, presented)
         if client is None:
             raise ApiError(401, "unauthorized", "A valid bearer token is required.")
         g.api_client = client
