@@ -39,7 +39,6 @@ import yaml
 
 from bench.environment import ROOT, bench_environment
 from web import create_app
-from workers.members import setup_groups
 
 ROLE_GROUPS = {
     "winner": ["club", "winners"], "laureate": ["club", "laureates"],
@@ -176,7 +175,7 @@ def main() -> None:
         write_config(Path(folder))
         with bench_environment(rate=args.rate, config_dir=Path(folder)) as bench:
             svc = bench.services
-            setup_groups(svc)
+            svc.member_sync().setup_groups()
             accounts = set(range(args.accounts))
             users = [{"username": f"teacher{i:05d}", "name": f"Учитель {i}",
                       "email": f"teacher{i:05d}@schools.example.org",

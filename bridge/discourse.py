@@ -224,6 +224,13 @@ class DiscourseClient:
             return None
         return body.get("user") if isinstance(body, dict) else None
 
+    def user(self, user_id: int) -> dict | None:
+        """One account as an admin sees it, with its DiscourseConnect external id."""
+        try:
+            return self._request("GET", f"/admin/users/{int(user_id)}.json")
+        except NotFound:
+            return None
+
     def staff_users(self) -> list[dict]:
         """All admins and moderators."""
         return self._user_list("staff")
@@ -245,7 +252,10 @@ class DiscourseClient:
             page += 1
 
     def log_out(self, user_id: int) -> None:
-        self._request("POST", f"/admin/users/{user_id}/log_out.json")
+        """End every session of the account; raises unless Discourse confirms."""
+        body = self._request("POST", f"/admin/users/{user_id}/log_out.json")
+        if not (isinstance(body, dict) and body.get("success") == "OK"):
+            raise ServerError(f"POST /admin/users/{user_id}/log_out.json: not confirmed")
 
     def suspend(self, user_id: int, *, until: str, reason: str) -> None:
         self._request(
@@ -257,9 +267,12 @@ class DiscourseClient:
     def unsuspend(self, user_id: int) -> None:
         self._request("PUT", f"/admin/users/{user_id}/unsuspend.json")
 
-    def anonymize(self, user_id: int) -> str | None:
+    def anonymize(self, user_id: int) -> str:
+        """Anonymize the account; returns its new username, raises unless Discourse confirms."""
         body = self._request("PUT", f"/admin/users/{user_id}/anonymize.json")
-        return body.get("username") if isinstance(body, dict) else None
+        if not (isinstance(body, dict) and body.get("success") == "OK"):
+            raise ServerError(f"PUT /admin/users/{user_id}/anonymize.json: not confirmed")
+        return str(body.get("username") or "")
 
     def revoke_moderation(self, user_id: int) -> None:
         self._request("PUT", f"/admin/users/{user_id}/revoke_moderation.json")
@@ -272,6 +285,9 @@ class DiscourseClient:
     def create_group(self, **fields: Any) -> dict:
         body = self._request("POST", "/admin/groups.json", json={"group": fields})
         return body["basic_group"]
+
+    def update_group(self, group_id: int, **fields: Any) -> None:
+        self._request("PUT", f"/groups/{group_id}.json", json={"group": fields})
 
     def group(self, name: str) -> dict | None:
         try:
@@ -297,14 +313,16 @@ class DiscourseClient:
                 return members
 
     def add_members(
-        self, group_id: int, *, usernames: Iterable[str] = (), emails: Iterable[str] = ()
+        self, group_id: int, *, user_ids: Iterable[int] = (), usernames: Iterable[str] = (),
+        emails: Iterable[str] = (),
     ) -> list[str]:
         """Add users in batches of 1000; unknown users are skipped by Discourse.
 
-        Returns the usernames Discourse reports as members after the calls.
+        Returns the usernames Discourse reports as added.
         """
         added: list[str] = []
-        for field, values in (("usernames", list(usernames)), ("user_emails", list(emails))):
+        for field, values in (("user_ids", list(user_ids)), ("usernames", list(usernames)),
+                              ("user_emails", list(emails))):
             for batch in _chunks(values, MEMBERS_PER_CALL):
                 try:
                     body = self._request(
@@ -318,18 +336,21 @@ class DiscourseClient:
                 added.extend(body.get("usernames") or [])
         return added
 
-    def remove_members(self, group_id: int, *, usernames: Iterable[str]) -> list[str]:
+    def remove_members(
+        self, group_id: int, *, user_ids: Iterable[int] = (), usernames: Iterable[str] = ()
+    ) -> list[str]:
         removed: list[str] = []
-        for batch in _chunks(list(usernames), MEMBERS_PER_CALL):
-            try:
-                body = self._request(
-                    "DELETE", f"/groups/{group_id}/members.json", json={"usernames": _csv(batch)}
-                )
-            except ClientError as error:
-                if error.status == 400:  # none of them exists any more
-                    continue
-                raise
-            removed.extend(body.get("usernames") or [])
+        for field, values in (("user_ids", list(user_ids)), ("usernames", list(usernames))):
+            for batch in _chunks(values, MEMBERS_PER_CALL):
+                try:
+                    body = self._request(
+                        "DELETE", f"/groups/{group_id}/members.json", json={field: _csv(batch)}
+                    )
+                except ClientError as error:
+                    if error.status == 400:  # none of them exists any more
+                        continue
+                    raise
+                removed.extend(body.get("usernames") or [])
         return removed
 
     # -- categories -------------------------------------------------------------

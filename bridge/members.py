@@ -3,8 +3,13 @@
 Each member is one Redis hash. `desired` is the latest accepted state from the
 institute with its `version`; an older or equal version is acknowledged and
 ignored, so replays and out-of-order deliveries are harmless. The forum side
-(`account`, `user_id`, `applied`) is what the bridge last saw or did on
+(`account`, `user_id`, `applied`) is what the bridge last learned from or did on
 Discourse; jobs compare the two and converge.
+
+Identity: a member's account is only ever the one Discourse keys on them: the
+DiscourseConnect external id (by-external look-up, a `sync_sso` answer, a user
+webhook, an account read by id) or the e-mail where Discourse would match it at
+login. Never a username: Discourse may have given that name to someone else.
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ EXTERNAL_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 PREFIX = "bridge:member:"
 ALL_MEMBERS = "bridge:members"  # every external id the bridge knows
 DIRTY = "bridge:members:dirty"  # desired state changed, forum not yet converged
-USERNAME_INDEX = "bridge:usernames"  # lower(username) -> external_id
+USERNAME_INDEX = "bridge:usernames"  # lower(requested username) -> external_id
 
 AttributeValue = Annotated[StrictStr, Field(max_length=255)]
 
@@ -62,25 +67,46 @@ def check_member(member: MemberIn, roles: RolesConfig) -> list[dict]:
     return problems
 
 
+#: What the bridge knows of a member's forum account.
+#: unknown: not looked for yet; none: Discourse had none when last asked;
+#: pending: a login reply was issued and the account is being learned from Discourse;
+#: bound: `user_id` is the account Discourse keys on this member (its external id,
+#: or the e-mail where Discourse itself would match it at login); erased: anonymized.
+ACCOUNT_STATES = ("unknown", "none", "pending", "bound", "erased")
+#: Discourse keeps a DiscourseConnect nonce this long: a login reply older than that
+#: can no longer create an account, so an account not found by then is not coming.
+LOGIN_WINDOW = 30 * 60
+
+
 @dataclass
 class Member:
     external_id: str
     desired: dict[str, Any]
     version: int
-    username: str | None = None
-    account: str = "unknown"  # unknown | none | exists
-    user_id: int | None = None
+    requested_username: str | None = None  # what the bridge asks Discourse for, kept once given
+    account: str = "unknown"  # one of ACCOUNT_STATES
+    user_id: int | None = None  # only ever learned from Discourse
+    username: str | None = None  # the bound account's username, as Discourse reported it
     applied: dict[str, Any] = field(default_factory=dict)
     last_error: str | None = None
     removed: bool = False
+    login_at: float | None = None  # when the last login reply was issued
 
     @property
     def active(self) -> bool:
         return bool(self.desired.get("active", True)) and not self.removed
 
     @property
+    def bound(self) -> bool:
+        return self.account == "bound" and self.user_id is not None
+
+    @property
     def email(self) -> str:
         return self.desired.get("email", "")
+
+    def login_in_flight(self, now: float) -> bool:
+        """A login reply was issued recently enough that Discourse may still create the account."""
+        return self.login_at is not None and now - self.login_at < LOGIN_WINDOW
 
     def grants(self, roles: RolesConfig) -> Grants:
         if not self.active:
@@ -89,13 +115,12 @@ class Member:
         return roles.grants(known, self.desired.get("attributes"))
 
     def public(self) -> dict[str, Any]:
-        forum = None
-        if self.account == "exists":
-            forum = {"user_id": self.user_id, "username": self.username}
+        forum = {"user_id": self.user_id, "username": self.username} if self.bound else None
         return {
             "external_id": self.external_id,
             "desired": self.desired,
             "version": self.version,
+            "account": self.account,
             "forum": forum,
             "last_error": self.last_error,
         }
@@ -107,62 +132,76 @@ class MemberStore(VersionedStore[Member]):
     def _load(self, external_id: str, data: Mapping[str, str]) -> Member:
         return _member(external_id, data)
 
-    # -- the forum side ----------------------------------------------------------
+    # -- the name the bridge asks for ------------------------------------------------
 
     def assign_username(self, member: Member) -> str:
-        """The member's forum username: given, or derived once and then kept."""
-        if member.username:
-            return member.username
+        """The username to ask Discourse for: given, or derived once and then kept.
+
+        Only a request: Discourse may give the account another name (taken, reserved),
+        so this name never identifies an account.
+        """
+        if member.requested_username:
+            return member.requested_username
         requested = member.desired.get("username")
         options = [requested] if requested else []
         options += usernames.candidates(member.desired.get("name") or "", member.external_id)
+        key = PREFIX + member.external_id
         for option in options:
             owner = self.r.hsetnx(USERNAME_INDEX, option.lower(), member.external_id)
             if owner or self.r.hget(USERNAME_INDEX, option.lower()) == member.external_id:
-                if self.r.hsetnx(PREFIX + member.external_id, "username", option):
-                    member.username = option
+                if self.r.hsetnx(key, "requested_username", option):
+                    member.requested_username = option
                     return option
                 # Someone else assigned one concurrently: theirs stands.
                 self.r.hdel(USERNAME_INDEX, option.lower())
-                member.username = self.r.hget(PREFIX + member.external_id, "username")
-                return member.username
+                member.requested_username = self.r.hget(key, "requested_username")
+                return member.requested_username
         raise RuntimeError(f"no free username for member {member.external_id}")
 
-    def external_id_for_username(self, username: str) -> str | None:
+    def requested_by(self, username: str) -> str | None:
+        """The member who asked for this username, to keep requests apart."""
         return self.r.hget(USERNAME_INDEX, username.lower())
 
-    def usernames_index(self) -> dict[str, str]:
-        return self.r.hgetall(USERNAME_INDEX)
+    # -- the forum account --------------------------------------------------------------
 
-    def record_forum_user(
-        self, external_id: str, *, account: str, user_id: int | None = None,
-        username: str | None = None,
-    ) -> None:
-        """What Discourse told us about the member's account."""
-        fields: dict[str, Any] = {"account": account}
-        if user_id is not None:
-            fields["user_id"] = user_id
+    def bind(self, external_id: str, *, user_id: int, username: str | None) -> None:
+        """Discourse told us which account is this member's (by its own keys)."""
+        fields: dict[str, Any] = {"account": "bound", "user_id": int(user_id)}
         if username:
-            previous = self.r.hget(PREFIX + external_id, "username")
-            if previous and previous.lower() != username.lower():
-                self.r.hdel(USERNAME_INDEX, previous.lower())
-            self.r.hset(USERNAME_INDEX, username.lower(), external_id)
             fields["username"] = username
         self.r.hset(PREFIX + external_id, mapping=fields)
 
-    def record_accounts_missing(self, external_ids: Iterable[str]) -> None:
+    def record_login(self, external_id: str, *, at: float) -> int:
+        """A login reply was issued; returns the login's sequence number.
+
+        A bound member stays bound (the reply reaches the same account); anyone
+        else is pending until the account is found by external id.
+        """
+        key = PREFIX + external_id
+        pipe = self.r.pipeline()
+        pipe.hincrby(key, "logins", 1)
+        pipe.hset(key, "login_at", f"{at:.3f}")
+        pipe.hget(key, "account")
+        sequence, _, account = pipe.execute()
+        if account != "bound":
+            self.r.hset(key, "account", "pending")
+        return int(sequence)
+
+    def record_no_account(self, external_ids: Iterable[str]) -> None:
+        """Discourse has no account for these members (asked by external id or e-mail)."""
         pipe = self.r.pipeline(transaction=False)
         for external_id in external_ids:
             pipe.hset(PREFIX + external_id, "account", "none")
+            pipe.hdel(PREFIX + external_id, "user_id", "username")
         pipe.execute()
 
     def record_applied(self, external_id: str, grants: Grants) -> None:
         self.r.hset(PREFIX + external_id, "applied", json.dumps(applied_state(grants)))
 
-    def forget_forum_account(self, external_id: str) -> None:
+    def record_erased(self, external_id: str) -> None:
         """After anonymization the forum account is no longer this member's."""
         self.r.hset(PREFIX + external_id, mapping={"account": "erased"})
-        self.r.hdel(PREFIX + external_id, "user_id", "applied")
+        self.r.hdel(PREFIX + external_id, "user_id", "username", "applied")
 
 
 def applied_state(grants: Grants) -> dict[str, Any]:
@@ -171,17 +210,19 @@ def applied_state(grants: Grants) -> dict[str, Any]:
 
 
 def _member(external_id: str, data: Mapping[str, str]) -> Member:
-    user_id = data.get("user_id")
+    user_id, login_at = data.get("user_id"), data.get("login_at")
     return Member(
         external_id=external_id,
         desired=json.loads(data.get("desired", "{}")),
         version=int(data.get("version", 0)),
-        username=data.get("username"),
+        requested_username=data.get("requested_username"),
         account=data.get("account", "unknown"),
         user_id=int(user_id) if user_id else None,
+        username=data.get("username"),
         applied=json.loads(data["applied"]) if data.get("applied") else {},
         last_error=data.get("last_error"),
         removed=data.get("removed") == "1",
+        login_at=float(login_at) if login_at else None,
     )
 
 

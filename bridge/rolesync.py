@@ -1,8 +1,8 @@
 """Planning role sync: from desired members and the forum's groups to API calls.
 
 Pure functions, no I/O. The plan spends Discourse's admin budget the way the
-API allows it to be spent least: members with a forum account are added to
-and removed from a group in batches of 1000 by username, and only staff flag
+API allows it to be spent least: members bound to a forum account are added to
+and removed from a group in batches of 1000 by user id, and only staff flag
 changes need a call per member (`sync_sso`). Members without an account are
 left to their first login, which carries their groups.
 """
@@ -20,93 +20,97 @@ from config.mapping import RolesConfig
 @dataclass
 class GroupPlan:
     group: str
-    add_usernames: list[str] = field(default_factory=list)
-    remove_usernames: list[str] = field(default_factory=list)
+    add: list[int] = field(default_factory=list)  # forum user ids of members
+    remove: list[int] = field(default_factory=list)  # forum user ids of members
+    outsiders: list[int] = field(default_factory=list)  # accounts no roster member is bound to
 
     @property
     def empty(self) -> bool:
-        return not (self.add_usernames or self.remove_usernames)
+        return not (self.add or self.remove or self.outsiders)
 
 
 @dataclass
 class SyncPlan:
     groups: dict[str, GroupPlan]
     staff: list[str]  # external ids whose admin/moderator flags must change
-    seen: dict[str, tuple[int, str]]  # external_id -> (user_id, username) found in groups
-    unknown_accounts: dict[str, list[str]]  # group -> usernames of accounts not in the roster
+    members_by_user: dict[int, str]  # forum user id -> external id, for the audit
+    kept_outsiders: dict[str, list[int]]  # group -> outsiders a non-exclusive group keeps
+
+    @property
+    def outsider_accounts(self) -> set[int]:
+        return {uid for plan in self.groups.values() for uid in plan.outsiders}
 
     def write_calls(self, batch: int = 1000) -> int:
         calls = len(self.staff)
         for plan in self.groups.values():
-            calls += -(-len(plan.add_usernames) // batch)
-            calls += -(-len(plan.remove_usernames) // batch)
+            calls += -(-len(plan.add) // batch)
+            calls += -(-(len(plan.remove) + len(plan.outsiders)) // batch)
         return calls
 
     def report(self) -> dict:
+        def names(ids: Iterable[int]) -> list[str]:
+            return sorted(self.members_by_user.get(uid, f"account:{uid}") for uid in ids)
+
         return {
             "groups": {
-                name: {
-                    "add": sorted(plan.add_usernames),
-                    "remove": sorted(plan.remove_usernames),
-                }
+                name: {"add": names(plan.add), "remove": names(plan.remove),
+                       "outsiders": names(plan.outsiders)}
                 for name, plan in sorted(self.groups.items())
                 if not plan.empty
             },
             "staff": sorted(self.staff),
-            "unknown_accounts": {g: sorted(u) for g, u in self.unknown_accounts.items() if u},
+            "kept_outsiders": {g: names(ids) for g, ids in sorted(self.kept_outsiders.items())
+                               if ids},
         }
 
 
 def plan_sync(
     members: Iterable[Member],
     roles: RolesConfig,
-    current: Mapping[str, list[dict]],
+    current: Mapping[str, Iterable[int]],
     *,
-    usernames: Mapping[str, str],
-    staff: Mapping[str, tuple[bool, bool]] | None = None,
+    outsiders: Iterable[int] = (),
+    staff: Mapping[int, tuple[bool, bool]] | None = None,
 ) -> SyncPlan:
     """What to change so that the forum's managed groups match the members.
 
-    `current` maps each managed group to its members as Discourse lists them
-    (`id`, `username`); `usernames` maps lower-case usernames to external ids;
-    `staff` maps forum user ids to their (admin, moderator) flags.
+    `current` maps each managed group to the forum user ids Discourse lists in
+    it. Members are matched to accounts by the user id bound to them, never by
+    name. `outsiders` are the listed accounts confirmed to belong to no roster
+    member: removed from exclusive groups, kept in the others. An account
+    neither bound nor confirmed is left alone (it may be a member whose account
+    is still being learned). `staff` maps user ids to their (admin, moderator).
     """
-    members = list(members)
-    by_id = {m.external_id: m for m in members}
-    user_ids = {m.user_id: m.external_id for m in members if m.user_id is not None}
-    seen: dict[str, tuple[int, str]] = {}
-    in_group: dict[str, set[str]] = defaultdict(set)
-    unknown: dict[str, list[str]] = defaultdict(list)
-
-    for group, listed in current.items():
-        for user in listed:
-            external_id = user_ids.get(user.get("id")) or usernames.get(
-                str(user.get("username", "")).lower()
-            )
-            if external_id is None or external_id not in by_id:
-                unknown[group].append(user.get("username", ""))
-                continue
-            seen[external_id] = (user.get("id"), user.get("username"))
-            in_group[external_id].add(group)
-
+    bound = {m.user_id: m for m in members if m.bound}
+    outsiders = set(outsiders) - set(bound)
     plans = {group: GroupPlan(group) for group in roles.managed}
+    kept: dict[str, list[int]] = defaultdict(list)
+    present: dict[int, set[str]] = defaultdict(set)
+    for group, user_ids in current.items():
+        for user_id in user_ids:
+            if user_id in bound:
+                present[user_id].add(group)
+            elif user_id in outsiders:
+                target = plans[group].outsiders if group in roles.exclusive else kept[group]
+                target.append(user_id)
+
     staff_changes = []
-    for member in members:
+    for user_id, member in sorted(bound.items()):
         wanted = member.grants(roles)
-        present = in_group.get(member.external_id, set())
-        has_account = member.account == "exists" or member.external_id in seen
-        username = seen.get(member.external_id, (None, member.username))[1]
-        for group in sorted(wanted.groups - present):
-            if has_account and username:
-                plans[group].add_usernames.append(username)
-        for group in sorted(present - wanted.groups):
-            plans[group].remove_usernames.append(username)
-        if staff is not None and has_account:
-            user_id = seen.get(member.external_id, (member.user_id, None))[0]
-            flags = staff.get(user_id, (False, False)) if user_id is not None else None
-            if flags is not None and flags != (wanted.admin, wanted.moderator):
-                staff_changes.append(member.external_id)
-    return SyncPlan(groups=plans, staff=staff_changes, seen=seen, unknown_accounts=unknown)
+        have = present.get(user_id, set())
+        for group in sorted(wanted.groups - have):
+            plans[group].add.append(user_id)
+        for group in sorted(have - wanted.groups):
+            plans[group].remove.append(user_id)
+        if staff is not None and staff.get(user_id, (False, False)) != (wanted.admin,
+                                                                       wanted.moderator):
+            staff_changes.append(member.external_id)
+    return SyncPlan(
+        groups=plans,
+        staff=staff_changes,
+        members_by_user={uid: m.external_id for uid, m in bound.items()},
+        kept_outsiders=dict(kept),
+    )
 
 
 @dataclass

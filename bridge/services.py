@@ -11,6 +11,7 @@ from requests.adapters import HTTPAdapter
 from bridge.audit import AuditLog
 from bridge.discourse import DiscourseClient
 from bridge.members import MemberStore
+from bridge.membersync import MemberSync, SyncOptions
 from bridge.metrics import CallCounter
 from bridge.ratelimit import ApiBudget
 from bridge.redis_server import connect
@@ -30,6 +31,22 @@ class Services:
     @property
     def settings(self):
         return self.config.settings
+
+    def member_sync(self, *, discourse=None) -> MemberSync:
+        """The member path's domain object; `discourse` swaps in a retrying client."""
+        settings = self.settings
+        return MemberSync(
+            store=self.members,
+            discourse=discourse if discourse is not None else self.discourse,
+            audit=self.audit,
+            roles=self.config.roles,
+            redis_client=self.redis,
+            options=SyncOptions(
+                precreate_users=settings.precreate_users,
+                suppress_welcome_message=settings.suppress_welcome_message,
+                max_share=settings.offboard_max_share,
+            ),
+        )
 
 
 def http_session() -> requests.Session:

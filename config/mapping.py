@@ -18,10 +18,17 @@ from bridge.names import name_problems
 
 #: Discourse's group visibility levels (`Group.visibility_levels`).
 VISIBILITY_LEVELS = {"public": 0, "logged_on_users": 1, "members": 2, "staff": 3, "owners": 4}
+#: Who may @mention or message a group (`Group::ALIAS_LEVELS`): `mentionable_level`,
+#: `messageable_level`. A group of thousands that anyone may reach is a spam cannon.
+ALIAS_LEVELS = {"nobody": 0, "admins": 1, "staff": 2, "members": 3, "owners": 4, "everyone": 99}
 STAFF_FLAGS = ("admin", "moderator")
 _COLOR = re.compile(r"^[0-9A-Fa-f]{6}$|^[0-9A-Fa-f]{3}$")
 _TAG = re.compile(r"^[^\s,/#?&'\"]{1,20}$")  # Discourse's default max_tag_length is 20
 _KEY = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+
+
+#: Human-readable notes an administrator may put on any mapping; nothing reaches the forum.
+HUMAN_KEYS = frozenset({"label", "description"})
 
 
 class MappingError(Exception):
@@ -37,10 +44,36 @@ class GroupSpec:
     visibility: str = "logged_on_users"
     title: str | None = None
     bio: str | None = None
+    mentionable: str = "nobody"
+    messageable: str = "nobody"
+    exclusive: bool = True  # accounts that are not roster members are removed from it
 
     @property
     def visibility_level(self) -> int:
         return VISIBILITY_LEVELS[self.visibility]
+
+    @property
+    def mentionable_level(self) -> int:
+        return ALIAS_LEVELS[self.mentionable]
+
+    @property
+    def messageable_level(self) -> int:
+        return ALIAS_LEVELS[self.messageable]
+
+    def forum_fields(self) -> dict[str, Any]:
+        """The group as `POST /admin/groups.json` takes it (and as `doctor` compares it)."""
+        fields: dict[str, Any] = {
+            "name": self.name,
+            "full_name": self.full_name,
+            "visibility_level": self.visibility_level,
+            "mentionable_level": self.mentionable_level,
+            "messageable_level": self.messageable_level,
+        }
+        if self.title:
+            fields["title"] = self.title
+        if self.bio:
+            fields["bio_raw"] = self.bio
+        return fields
 
 
 @dataclass(frozen=True)
@@ -69,6 +102,11 @@ class RolesConfig:
     @property
     def managed(self) -> frozenset[str]:
         return frozenset(self.groups)
+
+    @property
+    def exclusive(self) -> frozenset[str]:
+        """Managed groups that hold roster members only."""
+        return frozenset(name for name, spec in self.groups.items() if spec.exclusive)
 
     def grants(self, roles: Iterable[str], attributes: Mapping[str, Any] | None = None) -> Grants:
         groups: set[str] = set()
@@ -132,7 +170,8 @@ class _Checker:
         return value
 
     def known_keys(self, value: dict, key: str, allowed: Iterable[str]) -> None:
-        allowed = set(allowed)
+        """Unknown keys are errors; `label` and `description` are welcome anywhere."""
+        allowed = set(allowed) | HUMAN_KEYS
         for unknown in sorted(set(value) - allowed, key=str):
             self.fail(f"{key}.{unknown}", f"unknown key (allowed: {', '.join(sorted(allowed))})")
 
@@ -184,17 +223,30 @@ def load_roles(path: Path) -> RolesConfig:
             check.fail(key, f"same name as {lowered[name.lower()]!r} (Discourse ignores case)")
         lowered[name.lower()] = name
         spec = check.mapping(spec, key)
-        check.known_keys(spec, key, ("full_name", "visibility", "title", "bio"))
+        check.known_keys(spec, key, ("full_name", "visibility", "title", "bio", "mentionable",
+                                     "messageable", "exclusive"))
         visibility = spec.get("visibility", "logged_on_users")
         if visibility not in VISIBILITY_LEVELS:
             check.fail(f"{key}.visibility", f"must be one of {', '.join(VISIBILITY_LEVELS)}")
             visibility = "logged_on_users"
+        levels = {}
+        for level in ("mentionable", "messageable"):
+            levels[level] = spec.get(level, "nobody")
+            if levels[level] not in ALIAS_LEVELS:
+                check.fail(f"{key}.{level}", f"must be one of {', '.join(ALIAS_LEVELS)}")
+                levels[level] = "nobody"
+        exclusive = spec.get("exclusive", True)
+        if not isinstance(exclusive, bool):
+            check.fail(f"{key}.exclusive", "must be true or false")
+            exclusive = True
         groups[name] = GroupSpec(
             name=name,
             full_name=check.text(spec.get("full_name"), f"{key}.full_name") or name,
             visibility=visibility,
             title=check.text(spec.get("title"), f"{key}.title", required=False),
             bio=check.text(spec.get("bio"), f"{key}.bio", required=False, limit=3000),
+            exclusive=exclusive,
+            **levels,
         )
     if not groups:
         check.fail("groups", "at least one managed group is required")

@@ -19,10 +19,10 @@ from authlib.integrations.base_client import MismatchingStateError, OAuthError
 from flask import Blueprint, Response, current_app, redirect, request, session
 
 from bridge import discourse_connect
-from bridge.members import EXTERNAL_ID, connect_payload
+from bridge.members import EXTERNAL_ID
 from bridge.services import Services
 from sso import oidc, pages
-from workers.members import after_login
+from workers import enqueue
 
 log = logging.getLogger(__name__)
 
@@ -160,24 +160,12 @@ def _finish(external_id: str, login: dict[str, str]) -> Response:
         )
         return pages.not_member()
 
-    roles = services.config.roles
-    username = store.assign_username(member)
-    payload = connect_payload(
-        member,
-        roles,
-        username=username,
-        suppress_welcome_message=settings.suppress_welcome_message,
-        nonce=login["nonce"],
-        return_sso_url=login["return_sso_url"],
+    reply = services.member_sync().login_reply(
+        member, nonce=login["nonce"], return_sso_url=login["return_sso_url"]
     )
-    sso, sig = discourse_connect.sign(payload, settings.discourse_connect_secret)
-    if member.account != "exists":
-        store.record_forum_user(external_id, account="exists")
-    store.record_applied(external_id, member.grants(roles))
-    services.audit.record(
-        subject=f"member:{external_id}", action="login", target="sso", cause="login"
-    )
-    after_login(services, external_id)  # the workers learn the forum user id
+    sso, sig = discourse_connect.sign(reply.fields, settings.discourse_connect_secret)
+    # The workers learn the account once Discourse has it, keyed by external id.
+    enqueue.after_login(services, external_id, reply.sequence, reply.sent)
     log.info("login reply issued: external_id=%s", external_id)
     query = urlencode({"sso": sso, "sig": sig})
     return redirect(settings.discourse_url + "/session/sso_login?" + query)

@@ -40,6 +40,7 @@ from rq.serializers import JSONSerializer
 from werkzeug.exceptions import HTTPException
 
 from bridge.members import ALL_MEMBERS, DIRTY, EXTERNAL_ID
+from bridge.roster import RosterPlan
 from bridge.services import Services
 from sso import IDENTITY_KEY  # the member verified by the OIDC login
 from web import roster
@@ -373,7 +374,7 @@ def member(external_id: str):
     subject = f"member:{external_id}"
     entries = svc.audit.newest(limit=PAGE + 1, subject=subject)
     forum_user_url = None
-    if found.account == "exists" and found.username:
+    if found.bound and found.username:
         forum_user_url = (svc.settings.discourse_url.rstrip("/") + "/u/"
                           + quote(found.username, safe=""))
     return render_template(
@@ -523,7 +524,7 @@ def _uploaded_rows() -> list:
         if not isinstance(rows, list):
             raise ApiError(422, "invalid_roster", "The roster must be a JSON array of members.")
         return rows
-    return roster.csv_rows(raw)
+    return roster.rows_from_csv(_services(), raw)
 
 
 def _roster_form(error: ApiError | None = None) -> Response:
@@ -536,12 +537,12 @@ def _roster_form(error: ApiError | None = None) -> Response:
     return make_response(body, error.status if error else 200)
 
 
-def _diff_digest(plan: roster.RosterPlan) -> str:
+def _diff_digest(plan: RosterPlan) -> str:
     body = json.dumps(plan.diff.as_dict(), sort_keys=True, ensure_ascii=False)
     return hashlib.sha256(body.encode()).hexdigest()
 
 
-def _store_upload(svc: Services, key: str, rows: list, plan: roster.RosterPlan) -> None:
+def _store_upload(svc: Services, key: str, rows: list, plan: RosterPlan) -> None:
     blob = {"rows": rows, "digest": _diff_digest(plan)}
     svc.redis.set(ROSTER_PREFIX + key, json.dumps(blob, ensure_ascii=False), ex=ROSTER_TTL)
 
@@ -550,7 +551,7 @@ def _capped(ids: list[str]) -> dict:
     return {"shown": ids[:LIST_CAP], "more": max(0, len(ids) - LIST_CAP), "count": len(ids)}
 
 
-def _preview(plan: roster.RosterPlan, key: str, *, notice: str | None = None,
+def _preview(plan: RosterPlan, key: str, *, notice: str | None = None,
              status: int = 200) -> Response:
     diff = plan.diff.as_dict()
     groups = sorted(set(diff["joins"]) | set(diff["leaves"]))
@@ -572,8 +573,9 @@ def _preview(plan: roster.RosterPlan, key: str, *, notice: str | None = None,
         offboarded=_capped(diff["offboarded"]),
         new_members=_capped(diff["new_members"]),
         changed=_capped(diff["changed"]),
-        valve={"trips": plan.too_many_offboarded, "active": plan.active,
-               "offboarded": len(diff["offboarded"]),
+        valve={"trips": plan.unsafe, "offboard_trips": plan.too_many_offboarded,
+               "groups_trip": plan.too_many_lose_groups, "active": plan.active,
+               "offboarded": len(diff["offboarded"]), "losing": len(plan.losing_groups),
                "percent": round(plan.max_share * 100)},
         ttl_minutes=ROSTER_TTL // 60,
     )
@@ -590,7 +592,7 @@ def roster_preview():
     svc = _services()
     try:
         rows = _uploaded_rows()
-        plan = roster.plan_roster(svc, roster.parse_roster(svc, rows))
+        plan = roster.plan(svc, rows)
     except ApiError as error:
         return _roster_form(error)
     key = secrets.token_urlsafe(24)
@@ -616,7 +618,7 @@ def roster_apply():
         return redirect(url_for("admin.roster_form"), 303)
     upload = json.loads(raw)
     try:
-        plan = roster.plan_roster(svc, roster.parse_roster(svc, upload["rows"]))
+        plan = roster.plan(svc, upload["rows"])
     except ApiError as error:
         return _roster_form(error)
     if _diff_digest(plan) != upload["digest"]:
@@ -625,12 +627,12 @@ def roster_apply():
             "С момента предпросмотра данные участников изменились, и изменения стали другими. "
             "Проверьте их ещё раз и нажмите «Применить»."))
     force = request.form.get("force") == "1"
-    if plan.too_many_offboarded and not force:
+    if plan.unsafe and not force:
         _store_upload(svc, key, upload["rows"], plan)
         return _preview(plan, key, status=409, notice=(
             "Список исключает слишком много участников. Если это верно, отметьте "
             "«Снять предохранитель» и нажмите «Применить» ещё раз."))
-    job_id, summary = roster.apply_roster(svc, plan, force=force, cause="admin")
+    job_id, summary = roster.apply(svc, plan, force=force, cause="admin")
     log.info("admin: roster applied by %s: members=%s changed=%s offboarded=%s job=%s",
              g.admin.label, summary["members"], summary["changed"], summary["offboarded"],
              job_id or "-")

@@ -40,10 +40,9 @@ def _print(data) -> None:
 def discourse_setup():
     """Create the managed groups and event categories that the forum lacks."""
     from workers.events import setup_categories
-    from workers.members import setup_groups
 
     svc = _services()
-    groups = setup_groups(svc)
+    groups = svc.member_sync().setup_groups()
     categories = setup_categories(svc)
     click.echo(f"groups created: {', '.join(groups) or 'none (all exist)'}")
     click.echo(f"categories created: {', '.join(categories) or 'none (all exist)'}")
@@ -51,12 +50,13 @@ def discourse_setup():
 
 @sync_cli.command("reconcile", cls=_Command)
 @click.option("--dry-run", is_flag=True, help="Report the drift, change nothing.")
-def sync_reconcile(dry_run: bool):
+@click.option("--force", is_flag=True,
+              help="Remove outsiders from exclusive groups even beyond the safety valve's share.")
+def sync_reconcile(dry_run: bool, force: bool):
     """Read the managed groups from Discourse and repair any drift."""
-    from workers.members import group_pass
-
     started = time.monotonic()
-    report = group_pass(_services(), cause="reconcile", dry_run=dry_run)
+    report = _services().member_sync().group_pass(cause="reconcile", dry_run=dry_run,
+                                                   force=force)
     report["seconds"] = round(time.monotonic() - started, 1)
     _print(report)
 

@@ -70,9 +70,7 @@ def _user(svc, user: dict) -> str:
     member = svc.members.get(str(external_id))
     if member is None:
         return "not a club member"
-    svc.members.record_forum_user(
-        member.external_id, account="exists", user_id=user_id, username=user.get("username")
-    )
+    svc.members.bind(member.external_id, user_id=user_id, username=user.get("username"))
     return "account recorded"
 
 

@@ -15,10 +15,14 @@ from bridge.discourse import DiscourseError, InvalidCredentials
 from bridge.services import Services, build_services
 from config import load_config
 from config.logging import context_id
+from workers.locks import Busy
 
 log = logging.getLogger(__name__)
 
 MAX_TRANSIENT_ATTEMPTS = 25  # about two hours of backoff before a job is left failed
+#: RQ counts every retry of a job (busy or transient) against `Retry.max`; the real
+#: limits are ours: MAX_TRANSIENT_ATTEMPTS, and a lock's holder finishing.
+RQ_RETRY_CAP = 100_000
 BACKOFF_CAP = 300
 
 _services: Services | None = None
@@ -47,7 +51,8 @@ def job(func):
     """Run a job with its id on every log line and the bridge's retry policy.
 
     Transient errors (5xx, timeouts, 429) reschedule the job: after Discourse's
-    `retry_after` for a 429, with backoff otherwise. Permanent errors fail the
+    `retry_after` for a 429, with backoff otherwise. A job whose lock is held
+    by another runs again a few seconds later. Permanent errors fail the
     job loudly with the reason kept in its meta.
     """
 
@@ -57,6 +62,9 @@ def job(func):
         token = context_id.set(current.id if current else func.__name__)
         try:
             return func(*args, **kwargs)
+        except Busy as busy:
+            log.info("%s is held by another job; running again in %s s", busy, busy.retry_in)
+            return Retry(max=RQ_RETRY_CAP, interval=busy.retry_in)
         except DiscourseError as error:
             if not error.transient or current is None:
                 _remember(current, str(error), retrying=False)
@@ -72,8 +80,7 @@ def job(func):
             current.meta.update(attempt=attempt)
             _remember(current, str(error), retrying=True)
             log.warning("transient error, retry %s in %s s: %s", attempt, delay, error)
-            # RQ counts every retry of a job against `max`; the cap is ours (above).
-            return Retry(max=MAX_TRANSIENT_ATTEMPTS + 1, interval=delay)
+            return Retry(max=RQ_RETRY_CAP, interval=delay)
         finally:
             context_id.reset(token)
 

@@ -198,6 +198,20 @@ EXTRA_BODY_FIELDS: tuple[ExtraFields, ...] = (
     ),
     ExtraFields(
         "PUT",
+        "/groups/{id}.json",
+        ("group",),
+        {
+            "title": _is_str,
+            "members_visibility_level": _is_int,
+            "mentionable_level": _is_int,
+            "messageable_level": _is_int,
+            "flair_color": _is_str,
+        },
+        "update takes the same group_params as create",
+        "REFERENCE §4; groups_controller.rb#update/group_params",
+    ),
+    ExtraFields(
+        "PUT",
         "/admin/users/{id}/suspend.json",
         (),
         {"post_id": _is_int, "other_user_ids": lambda v: isinstance(v, list)},

@@ -7,7 +7,6 @@ import re
 import pytest
 
 from tests.conftest import API_TOKEN
-from workers.members import setup_groups
 
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
@@ -40,7 +39,7 @@ def admin_client(client):
 @pytest.fixture
 def forum(sandbox, services):
     """The sandbox with the managed groups created, as `discourse setup` leaves it."""
-    setup_groups(services)
+    services.member_sync().setup_groups()
     return sandbox
 
 

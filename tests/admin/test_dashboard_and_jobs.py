@@ -7,7 +7,6 @@ import re
 
 from tests.admin.conftest import page_csrf, text
 from tests.sync.conftest import member_body, seed_accounts
-from workers.members import setup_groups
 from workers.queue import queue
 
 
@@ -60,7 +59,7 @@ def test_member_search_goes_to_the_member_page(admin_client):
 def _failed_jobs(client, auth, sandbox, work, services, n=1):
     """Jobs fail for good while the bridge holds a wrong API key (a permanent error)."""
     seed_accounts(sandbox, ("t-1", "ivanova", "ivanova@example.org"))
-    setup_groups(services)
+    services.member_sync().setup_groups()
     headers = services.discourse._headers
     key, headers["Api-Key"] = headers["Api-Key"], "a-revoked-key"
     for attempt in range(n):

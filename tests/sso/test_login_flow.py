@@ -45,15 +45,18 @@ def test_first_login_creates_the_forum_account(forum, members, browser, services
     assert (user["admin"], user["moderator"], user["active"]) == (False, False, True)
 
     member = services.members.get("t-1001")
-    assert member.account == "exists"
-    assert member.username == "ivanova_mp"
+    assert member.account == "pending"  # known only once Discourse is asked by external id
+    assert member.requested_username == "ivanova_mp"
+    assert member.user_id is None
+    work()  # the job queued at login learns the forum account by external id
+    member = services.members.get("t-1001")
+    assert (member.account, member.user_id, member.username) == ("bound", user["id"],
+                                                                 "ivanova_mp")
     assert member.applied["groups"] == sorted(MANAGED_BY_ROLE["participant"] | {"r-vyazma"})
-    work()  # the job queued at login learns the forum user id
-    assert services.members.get("t-1001").user_id == user["id"]
-    entry = services.audit.newest(limit=1, subject="member:t-1001")[0]
-    assert (entry.action, entry.target, entry.cause, entry.result) == (
-        "login", "sso", "login", "ok",
-    )
+    entries = services.audit.newest(limit=2, subject="member:t-1001")
+    assert [(e.action, e.cause, e.result) for e in entries] == [
+        ("account.bind", "login", "ok"), ("login", "login", "ok"),
+    ]
 
 
 def test_moderator_role_makes_a_forum_moderator(forum, members, browser):

@@ -1,12 +1,10 @@
 import pytest
 
-from workers.members import setup_groups
-
 
 @pytest.fixture
 def forum(sandbox, services):
     """The sandbox with the managed groups created, as `discourse setup` leaves it."""
-    setup_groups(services)
+    services.member_sync().setup_groups()
     return sandbox
 
 

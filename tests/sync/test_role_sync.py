@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from tests.sync.conftest import member_body, seed_accounts, writes
-from workers.members import group_pass
 
 
 def put(client, auth, external_id, body):
@@ -68,7 +67,7 @@ def test_unmanaged_groups_are_never_touched(client, auth, forum, work, services)
     work()
     client.delete("/api/v1/members/t-1", headers=auth)
     work()
-    group_pass(services, cause="reconcile")
+    services.member_sync().group_pass(cause="reconcile")
     assert forum.user("ivanova_mp")["groups"] == ["book-club"]
 
 

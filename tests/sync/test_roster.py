@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from tests.sync.conftest import seed_accounts, writes
-from workers.members import group_pass
 
 DISTRICTS = ["Вяземский район", "Гагаринский район", "город Смоленск"]
 ROLES = ["winner", "laureate", "participant", "jury"]
@@ -107,22 +108,33 @@ def test_reconciliation_repairs_hand_made_changes(client, auth, forum, work, ser
     api = services.discourse
     api.remove_members(club["id"], usernames=["acc0"])
     api.add_members(jury["id"], usernames=["acc0"])
-    dry = group_pass(services, cause="reconcile", dry_run=True)
-    assert dry["groups"]["club"]["add"] == ["acc0"]
-    assert dry["groups"]["jury"]["remove"] == ["acc0"]
+    dry = services.member_sync().group_pass(cause="reconcile", dry_run=True)
+    assert dry["groups"]["club"]["add"] == ["t-0"]
+    assert dry["groups"]["jury"]["remove"] == ["t-0"]
     assert "club" not in forum.user("acc0")["groups"]
-    report = group_pass(services, cause="reconcile")
+    report = services.member_sync().group_pass(cause="reconcile")
     assert report["write_calls"] == 2
     assert sorted(forum.user("acc0")["groups"]) == ["club", "r-vyazma", "winners"]
 
 
-def test_reconcile_leaves_accounts_outside_the_roster_alone(client, auth, forum, work, services):
+def test_reconcile_removes_outsiders_from_exclusive_groups_only(
+    client, auth, forum, work, services
+):
     with_accounts(forum, client, auth, work)
     forum.seed(users=[{"username": "outsider", "email": "o@example.org", "external_id": "x-1"}],
-               memberships={"club": ["outsider"]})
-    report = group_pass(services, cause="reconcile")
-    assert report["unknown_accounts"] == {"club": ["outsider"]}
-    assert "club" in forum.user("outsider")["groups"]
+               memberships={"club": ["outsider"], "jury": ["outsider"]})
+    roles = services.config.roles
+    relaxed = dataclasses.replace(roles, groups={
+        **roles.groups, "jury": dataclasses.replace(roles.groups["jury"], exclusive=False)})
+    sync = services.member_sync()
+    sync.roles = relaxed
+    report = sync.group_pass(cause="reconcile")
+    outsider_id = forum.user("outsider")["id"]
+    assert report["groups"]["club"]["outsiders"] == [f"account:{outsider_id}"]
+    assert report["kept_outsiders"] == {"jury": [f"account:{outsider_id}"]}
+    assert forum.user("outsider")["groups"] == ["jury"]
+    entries = services.audit.newest(limit=5, subject=f"account:{outsider_id}")
+    assert [(e.action, e.target) for e in entries] == [("group.remove_outsider", "club")]
 
 
 def test_csv_roster(client, auth, forum, work):

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 from tests.sync.conftest import member_body, seed_accounts
-from workers.members import setup_groups
 
 
 def test_health_and_readiness(client, sandbox, services):
@@ -33,7 +32,7 @@ def test_readiness_fails_when_discourse_is_away(client, services):
 
 def test_metrics_count_discourse_calls_and_jobs(client, auth, sandbox, services, work):
     seed_accounts(sandbox, ("t-1", "ivanova_mp", "ivanova@example.org"))
-    setup_groups(services)
+    services.member_sync().setup_groups()
     client.put("/api/v1/members/t-1", json=member_body(version=1), headers=auth)
     text = client.get("/metrics").get_data(as_text=True)
     assert 'bridge_jobs{state="queued"} 1.0' in text
@@ -61,14 +60,14 @@ def test_discourse_setup_is_idempotent(app, sandbox):
 
 def test_reconcile_command_reports_and_repairs(app, client, auth, sandbox, services, work):
     seed_accounts(sandbox, ("t-1", "ivanova_mp", "ivanova@example.org"))
-    setup_groups(services)
+    services.member_sync().setup_groups()
     client.put("/api/v1/members/t-1", json=member_body(version=1), headers=auth)
     work()
     club = next(g for g in sandbox.state()["groups"] if g["name"] == "club")
     services.discourse.remove_members(club["id"], usernames=["ivanova_mp"])
     runner = app.test_cli_runner()
     dry = json.loads(runner.invoke(args=["sync", "reconcile", "--dry-run"]).stdout)
-    assert dry["groups"] == {"club": {"add": ["ivanova_mp"], "remove": []}}
+    assert dry["groups"] == {"club": {"add": ["t-1"], "remove": [], "outsiders": []}}
     assert "club" not in sandbox.user("ivanova_mp")["groups"]
     done = json.loads(runner.invoke(args=["sync", "reconcile"]).stdout)
     assert done["write_calls"] == 1
@@ -91,7 +90,7 @@ def test_doctor_checks_the_forum(app, sandbox, bridge_port):
 
 def test_precreation_makes_the_account_before_the_first_login(
         client, auth, sandbox, services, work, monkeypatch):
-    setup_groups(services)
+    services.member_sync().setup_groups()
     monkeypatch.setattr(type(services.settings), "precreate_users", property(lambda s: True))
     client.put("/api/v1/members/t-9", json=member_body(version=1), headers=auth)
     work()

@@ -56,7 +56,7 @@ def test_user_events_record_the_forum_account(hooks, client, auth, services):
         "id": 7, "username": "ivanova_mp", "external_id": "t-1", "email": "i@example.org"}})
     assert response.json["outcome"] == "account recorded"
     member = services.members.get("t-1")
-    assert (member.account, member.user_id, member.username) == ("exists", 7, "ivanova_mp")
+    assert (member.account, member.user_id, member.username) == ("bound", 7, "ivanova_mp")
     assert deliver(hooks, "ping", {"ping": "OK"}).json["outcome"] == "ignored"
 
 

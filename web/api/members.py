@@ -6,6 +6,7 @@ from flask import current_app, jsonify, request
 from pydantic import ValidationError
 
 from bridge.members import EXTERNAL_ID, MemberIn
+from bridge.roster import member_problems
 from web import roster  # the roster's core, shared with the admin pages
 from web.api import bp
 from web.api.common import (
@@ -17,7 +18,7 @@ from web.api.common import (
     require_token,
     validation_details,
 )
-from workers.members import enqueue_member
+from workers import enqueue
 
 
 def _services():
@@ -40,16 +41,16 @@ def put_member(external_id: str):
     except ValidationError as error:
         raise ApiError(422, "invalid_member", "The member is not valid.",
                        validation_details(error)) from None
-    problems = roster.member_problems(_services(), member, external_id)
+    svc = _services()
+    problems = member_problems(svc.members, svc.config.roles, member, external_id)
     if problems:
         raise ApiError(422, "invalid_member", "The member is not valid.", problems)
-    svc = _services()
     desired = member.model_dump(exclude={"version"}, mode="json")
     result = svc.members.accept(external_id, desired, version=member.version)
     if not result.applied:
         return jsonify({"status": "ignored", "version": result.version,
                         "message": "An equal or newer version is already stored."}), 200
-    job_id = enqueue_member(svc, external_id, result.version)
+    job_id = enqueue.member(svc, external_id, result.version)
     return accepted(job_id, version=result.version)
 
 
@@ -66,7 +67,7 @@ def delete_member(external_id: str):
     if erase:
         desired["erase"] = True
     result = svc.members.accept(external_id, desired, version=None, removed=True)
-    job_id = enqueue_member(svc, external_id, result.version)
+    job_id = enqueue.member(svc, external_id, result.version)
     return accepted(job_id, version=result.version, erase=erase)
 
 
@@ -93,7 +94,7 @@ def _roster_rows() -> list:
         raw = request.get_data(cache=True)
         if len(raw) > MAX_ROSTER_BODY:
             raise ApiError(413, "payload_too_large", "A roster must be at most 20 MiB.")
-        return roster.csv_rows(raw)
+        return roster.rows_from_csv(_services(), raw)
     raise ApiError(415, "unsupported_media_type", "Send application/json or text/csv.")
 
 
@@ -103,10 +104,13 @@ def post_roster():
     dry_run, force = _flag("dry_run"), _flag("force")
     rows = _roster_rows()
     svc = _services()
-    plan = roster.plan_roster(svc, roster.parse_roster(svc, rows))
+    plan = roster.plan(svc, rows)
     if dry_run:
-        return jsonify({"dry_run": True, "diff": plan.diff.as_dict()})
-    job_id, summary = roster.apply_roster(svc, plan, force=force)
+        return jsonify({"dry_run": True, "diff": plan.diff.as_dict(), "safety_valve": {
+            "trips": plan.unsafe, "active": plan.active, "max_share": plan.max_share,
+            "offboarded": len(plan.diff.offboarded), "losing_groups": len(plan.losing_groups),
+        }})
+    job_id, summary = roster.apply(svc, plan, force=force)
     if job_id is None:
         return jsonify({"status": "unchanged", **summary}), 200
     return accepted(job_id, **summary)

@@ -148,6 +148,27 @@ def create_group():
     return {"basic_group": serializers.group_basic(store, group)}
 
 
+@bp.put("/groups/<int:group_id>.json")
+@bp.put("/groups/<int:group_id>")
+@api_view
+def update_group(group_id: int):
+    """GroupsController#update: staff may change the permitted attributes; `{"success":"OK"}`."""
+    group = _editable_group(group_id)
+    data = all_params(request).get("group")
+    if not isinstance(data, dict):
+        raise json_error(400, [INVALID_PARAMS.format("group")], "invalid_parameters")
+    for key in ("full_name", "title", "bio_raw", "flair_icon", "flair_bg_color", "flair_color"):
+        if data.get(key) is not None:
+            setattr(group, key, as_text(data.get(key)))
+    for key in ("visibility_level", "members_visibility_level", "mentionable_level",
+                "messageable_level", "default_notification_level"):
+        if data.get(key) is not None:
+            setattr(group, key, _int(as_text(data.get(key)) or "0"))
+    if group.visibility_level not in VISIBILITY_LEVELS:
+        raise unprocessable(["Visibility level is not included in the list"])
+    return {"success": "OK"}
+
+
 @bp.get("/groups/<name>.json")
 @api_view
 def show_group(name: str):

@@ -1,0 +1,504 @@
+"""Role sync: members' desired grants reach the forum, on the account that is theirs.
+
+`MemberSync` holds every decision of the member path, the way `EventPublisher`
+holds the event path: jobs and web handlers only call it. Its collaborators
+(store, client, audit, mapping, Redis for small caches) are injected.
+
+Identity is the one rule everything here keeps: a member's account is the one
+Discourse keys on them (`bridge.members`); an account is never found by name.
+
+Two ways to converge, whichever costs fewer admin API calls:
+- one member: a single `sync_sso` carries groups and staff flags together;
+- a group pass: read every managed group (1000 a page), add and remove by user
+  id in batches of 1000, one `sync_sso` per staff-flag change.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import redis
+
+from bridge.audit import AuditLog
+from bridge.discourse import ClientError, DiscourseClient, NotFound, ServerError
+from bridge.members import Member, MemberStore, applied_state, connect_payload
+from bridge.rolesync import SyncPlan, plan_sync
+from config.mapping import Grants, GroupSpec, RolesConfig
+
+log = logging.getLogger(__name__)
+
+GROUP_IDS = "bridge:group-ids"  # managed group name -> forum group id
+GROUP_SIZES = "bridge:group-sizes"  # managed group name -> members last seen
+ACCOUNT_OWNER = "bridge:account-owner:"  # forum user id -> its external id ("" for none)
+ACCOUNT_OWNER_TTL = 24 * 3600
+
+
+class AccountNotYetThere(ServerError):
+    """A login reply was issued but Discourse has no account for it yet: ask again later."""
+
+
+class AccountGone(ClientError):
+    """The account bound to a member no longer exists on the forum: reported, never guessed."""
+
+
+@dataclass(frozen=True)
+class LoginReply:
+    fields: dict[str, Any]  # the DiscourseConnect reply, to be signed
+    sequence: int  # this member's login count: each login learns its account once
+    sent: dict[str, Any]  # the grants the reply carries, as `Member.applied` keeps them
+
+
+@dataclass(frozen=True)
+class SyncOptions:
+    precreate_users: bool = False
+    suppress_welcome_message: bool = True
+    max_share: float = 0.10  # the safety valve's share of active members
+
+
+class MemberSync:
+    def __init__(
+        self,
+        *,
+        store: MemberStore,
+        discourse: DiscourseClient,
+        audit: AuditLog,
+        roles: RolesConfig,
+        redis_client: redis.Redis,
+        options: SyncOptions,
+        clock: Callable[[], float] = time.time,
+    ):
+        self.store = store
+        self.discourse = discourse
+        self.audit = audit
+        self.roles = roles
+        self.r = redis_client
+        self.options = options
+        self.clock = clock
+
+    # -- logins (the DiscourseConnect reply and `sync_sso` share one payload) --------------
+
+    def payload(self, member: Member, **reply: str | None) -> dict[str, Any]:
+        """The DiscourseConnect fields for an active member; `reply` adds nonce and return URL."""
+        return connect_payload(
+            member, self.roles,
+            username=self.store.assign_username(member),
+            suppress_welcome_message=self.options.suppress_welcome_message,
+            **reply,
+        )
+
+    def login_reply(self, member: Member, *, nonce: str, return_sso_url: str) -> LoginReply:
+        """The signed-in member's reply fields; the login is recorded.
+
+        The account is not known yet: Discourse creates or finds it when the
+        browser arrives, keyed by external id; `learn_login` finds it afterwards.
+        """
+        fields = self.payload(member, nonce=nonce, return_sso_url=return_sso_url)
+        sequence = self.store.record_login(member.external_id, at=self.clock())
+        self.audit.record(subject=self._subject(member), action="login", target="sso",
+                          cause="login")
+        return LoginReply(fields, sequence, applied_state(member.grants(self.roles)))
+
+    def learn_login(self, external_id: str, sent: Mapping[str, Any]) -> dict:
+        """After a login reply: bind the account Discourse now has for this external id.
+
+        `sent` is the grants the reply carried. Raises `AccountNotYetThere`
+        (transient) while the login may still complete.
+        """
+        member = self.store.get(external_id)
+        if member is None:
+            return {"result": "unknown member"}
+        user = self.discourse.user_by_external_id(external_id)
+        if user is None:
+            if member.login_in_flight(self.clock()):
+                raise AccountNotYetThere(f"no forum account for {external_id} yet")
+            if not member.bound:
+                self.store.record_no_account([external_id])
+            return {"result": "no forum account: the login was not completed", "account": "none"}
+        self._bind(member, user, cause="login")
+        # The reply set the managed groups and staff flags to what it carried.
+        self.store.record_applied(external_id, _grants_from(sent))
+        member.applied = applied_state(_grants_from(sent))
+        result: dict[str, Any] = {"result": "account bound", "user_id": member.user_id}
+        if member.applied != applied_state(member.grants(self.roles)):
+            result.update(self.converge(member, cause="login"))  # changed since the reply
+        return result
+
+    # -- one member --------------------------------------------------------------------
+
+    def converge(self, member: Member, *, cause: str) -> dict:
+        """Make one member's forum account match their desired state."""
+        if not member.active:
+            return self.offboard(member, cause=cause)
+        if not member.bound and member.account in ("unknown", "pending"):
+            self.look_up(member, cause=cause)  # "none" changes only by a login
+        if member.bound:
+            if member.applied == applied_state(member.grants(self.roles)):
+                return {"result": "unchanged"}
+            return self._sync_sso(member, cause=cause, action="member.sync")
+        if member.account == "pending":
+            return {"result": "login in progress: its reply carried the groups"}
+        if self.options.precreate_users and member.account == "none":
+            return self._sync_sso(member, cause=cause, action="account.create")
+        return {"result": "no forum account yet: groups are applied at first login",
+                "account": member.account}
+
+    def offboard(self, member: Member, *, cause: str) -> dict:
+        """Take the grants away, log out, anonymize when asked: confirmed, or an error.
+
+        Acts only on the account bound to this member, looked up by external id
+        when the bridge does not know it yet. A member with no account ends with
+        a result that says so; an account the forum no longer has is an error.
+        """
+        subject = self._subject(member)
+        erase = bool(member.desired.get("erase")) and member.removed
+        if member.account == "erased":
+            return {"result": "already anonymized", "account": "erased"}
+        if not member.bound:
+            self.look_up(member, cause=cause, required=True)
+        if not member.bound:
+            self.audit.record(subject=subject, action="offboard", target="-", cause=cause,
+                              result="no forum account")
+            return {"result": "no forum account: nothing to log out or anonymize",
+                    "account": member.account}
+        result: dict[str, Any] = {"user_id": member.user_id}
+        if member.applied != applied_state(member.grants(self.roles)):
+            result.update(self._sync_sso(member, cause=cause, action="member.offboard"))
+        user_id = member.user_id
+        try:
+            self.discourse.log_out(user_id)
+        except NotFound:
+            raise AccountGone(f"forum account {user_id} of {member.external_id} no longer "
+                              "exists: nothing was logged out or anonymized") from None
+        self.audit.record(subject=subject, action="logout", target=str(user_id), cause=cause)
+        result["logged_out"] = True
+        if erase:
+            self.discourse.anonymize(user_id)
+            self.audit.record(subject=subject, action="anonymize", target=str(user_id),
+                              cause=cause)
+            self.store.record_erased(member.external_id)
+            member.account, member.user_id = "erased", None
+            result["anonymized"] = True
+        result["result"] = "anonymized" if erase else "offboarded"
+        return result
+
+    def look_up(self, member: Member, *, cause: str, required: bool = False) -> None:
+        """Ask Discourse which account has this member's external id (one read).
+
+        A login still in flight makes "none" an unsafe answer when `required`
+        (offboarding must not miss an account about to appear): then it raises
+        `AccountNotYetThere` so the job tries again.
+        """
+        user = self.discourse.user_by_external_id(member.external_id)
+        if user is not None:
+            self._bind(member, user, cause=cause)
+            return
+        if member.login_in_flight(self.clock()):
+            if required:
+                raise AccountNotYetThere(
+                    f"member {member.external_id} logged in moments ago and Discourse has "
+                    "no account for them yet: trying again")
+            return
+        if member.bound and not required:
+            return  # bound by e-mail before any login: no external id on the forum yet
+        if not member.bound:
+            self.store.record_no_account([member.external_id])
+            member.account = "none"
+
+    def _sync_sso(self, member: Member, *, cause: str, action: str) -> dict:
+        """One call that sets the member's managed groups and staff flags together."""
+        user = self.discourse.sync_sso(self.payload(member))
+        grants = member.grants(self.roles)
+        if isinstance(user, dict) and isinstance(user.get("id"), int):
+            self._bind(member, user, cause=cause)  # the answer is keyed by external id
+        self.store.record_applied(member.external_id, grants)
+        member.applied = applied_state(grants)
+        self.audit.record(
+            subject=self._subject(member), action=action,
+            target=",".join(sorted(grants.groups)) or "-", cause=cause,
+            detail=f"admin={grants.admin} moderator={grants.moderator}",
+        )
+        return {"result": "synced", "user_id": member.user_id}
+
+    def _bind(self, member: Member, user: Mapping[str, Any], *, cause: str) -> None:
+        user_id, username = int(user["id"]), user.get("username")
+        if member.bound and member.user_id == user_id and member.username == username:
+            return
+        if member.bound and member.user_id != user_id:
+            log.warning("member %s: Discourse now keys account %s, not %s",
+                        member.external_id, user_id, member.user_id)
+        self.store.bind(member.external_id, user_id=user_id, username=username)
+        if member.user_id != user_id:
+            self.audit.record(subject=self._subject(member), action="account.bind",
+                              target=str(user_id), cause=cause)
+        member.account, member.user_id, member.username = "bound", user_id, username
+
+    @staticmethod
+    def _subject(member: Member) -> str:
+        return f"member:{member.external_id}"
+
+    # -- the group pass -----------------------------------------------------------------
+
+    def group_pass(self, *, cause: str, dry_run: bool = False, force: bool = False) -> dict:
+        """Read every managed group, compare with the desired state, repair the drift.
+
+        `force` lifts the safety valve on removing outsiders (accounts of no roster
+        member) from exclusive groups.
+        """
+        members = list(self.store.all())
+        self.discover_accounts(members, dry_run=dry_run)
+        current = {}
+        for name in sorted(self.roles.managed):
+            current[name] = [int(u["id"]) for u in self.discourse.group_members(name)]
+            self.r.hset(GROUP_SIZES, name, len(current[name]))
+        outsiders = self._confirm_unbound(members, current, dry_run=dry_run)
+        staff = {int(u["id"]): (bool(u.get("admin")), bool(u.get("moderator")))
+                 for u in self.discourse.staff_users()}
+        plan = plan_sync(members, self.roles, current, outsiders=outsiders, staff=staff)
+        active = sum(1 for m in members if m.active)
+        held = self._over_share(len(plan.outsider_accounts), active) and not force
+        report = {"cause": cause, "dry_run": dry_run, **plan.report()}
+        if held:
+            report["outsiders_held"] = len(plan.outsider_accounts)
+        if dry_run:
+            report["write_calls"] = plan.write_calls()
+            return report
+        if held:
+            self.audit.record(subject="groups", action="outsiders.held",
+                              target=str(len(plan.outsider_accounts)), cause=cause,
+                              result="refused", detail="more than the safety valve's share")
+            for group_plan in plan.groups.values():
+                group_plan.outsiders.clear()
+        self._write_groups(plan, cause=cause)
+        refused = self._finish_members(members, plan, cause=cause)
+        report["write_calls"] = plan.write_calls()
+        if refused:
+            report["refused"] = sorted(refused)
+        return report
+
+    def _over_share(self, count: int, active: int) -> bool:
+        return count > max(1, self.options.max_share * active)
+
+    def _write_groups(self, plan: SyncPlan, *, cause: str) -> None:
+        entries = []
+        for name, group_plan in sorted(plan.groups.items()):
+            if group_plan.empty:
+                continue
+            gid = self.group_id(name)
+            if group_plan.add:
+                self.discourse.add_members(gid, user_ids=group_plan.add)
+                entries += self._entries(plan, group_plan.add, "group.add", name, cause)
+            removals = group_plan.remove + group_plan.outsiders
+            if removals:
+                self.discourse.remove_members(gid, user_ids=removals)
+                entries += self._entries(plan, group_plan.remove, "group.remove", name, cause)
+                entries += self._entries(plan, group_plan.outsiders, "group.remove_outsider",
+                                         name, cause)
+        if entries:
+            self.audit.record_many(entries)
+
+    @staticmethod
+    def _entries(plan: SyncPlan, user_ids: Iterable[int], action: str, group: str,
+                 cause: str) -> list[dict]:
+        return [
+            {
+                "subject": (f"member:{plan.members_by_user[uid]}" if uid in plan.members_by_user
+                            else f"account:{uid}"),
+                "action": action,
+                "target": group,
+                "cause": cause,
+                "result": "ok",
+                "detail": "",
+            }
+            for uid in user_ids
+        ]
+
+    def _finish_members(self, members: list[Member], plan: SyncPlan, *, cause: str) -> set[str]:
+        """Staff flags, offboarding of dirty leavers, and the clean marks; returns refusals."""
+        refused = set()
+        dirty = set(self.store.dirty_ids())
+        staff_changes = set(plan.staff)
+        versions = {m.external_id: m.version for m in members}
+        for member in self.store.many(versions):  # re-read: accounts may have been learned
+            try:
+                if member.external_id in staff_changes:
+                    self._sync_sso(member, cause=cause, action="staff.sync")
+                if member.bound:
+                    grants = member.grants(self.roles)
+                    self.store.record_applied(member.external_id, grants)
+                    member.applied = applied_state(grants)
+                if not member.active and member.external_id in dirty:
+                    self.offboard(member, cause=cause)  # log out, anonymize if asked
+            except ClientError as error:  # this member's problem: the pass goes on
+                self.store.record_error(member.external_id, str(error))
+                refused.add(member.external_id)
+                continue
+            except ServerError as error:
+                # Still transient after the client's patience: keep the member dirty
+                # (the sweep brings it back) and go on with the others.
+                self.store.record_error(member.external_id, str(error))
+                continue
+            self.store.record_error(member.external_id, None)
+            self.store.mark_clean(member.external_id, versions[member.external_id])
+        return refused
+
+    # -- whose account is it ---------------------------------------------------------------
+
+    def discover_accounts(self, members: list[Member], *, dry_run: bool = False) -> None:
+        """Bind members whose account is unknown, by e-mail, the way Discourse would at login.
+
+        One read per hundred forum accounts (the admin user list with e-mails)
+        instead of one look-up per member. Discourse links a DiscourseConnect
+        login to the account with the same e-mail, so that account is the
+        member's. An account already bound to another member, or an e-mail two
+        members share, binds nobody. Whoever is not found has no account yet.
+        """
+        unknown = [m for m in members if m.account == "unknown" and m.email]
+        if not unknown:
+            return
+        taken = {m.user_id for m in members if m.bound}
+        claims: dict[str, list[Member]] = {}
+        for member in unknown:
+            claims.setdefault(member.email.lower(), []).append(member)
+        missing = []
+        for user in self.discourse.active_users_with_emails():
+            email = str(user.get("email") or "").lower()
+            claimants = claims.pop(email, None)
+            if not claimants or len(claimants) > 1 or int(user["id"]) in taken:
+                continue
+            member = claimants[0]
+            if not dry_run:
+                self._bind(member, user, cause="discovery")
+            else:
+                member.account, member.user_id = "bound", int(user["id"])
+        for claimants in claims.values():
+            for member in claimants:
+                member.account = "none"
+                missing.append(member.external_id)
+        if missing and not dry_run:
+            self.store.record_no_account(missing)
+
+    def _confirm_unbound(
+        self, members: list[Member], current: Mapping[str, list[int]], *, dry_run: bool
+    ) -> set[int]:
+        """Accounts in managed groups that no member is bound to: whose are they?
+
+        One read of each such account by id (cached for a day) gives its external
+        id. If a roster member has it, that member is bound to it now (their id
+        was simply not learned yet); otherwise the account is an outsider.
+        """
+        bound = {m.user_id for m in members if m.bound}
+        unbound = sorted({uid for ids in current.values() for uid in ids} - bound)
+        if not unbound:
+            return set()
+        by_external = {m.external_id: m for m in members if not m.bound}
+        owners = self._account_owners(unbound)
+        outsiders = set()
+        for user_id in unbound:
+            external_id, user = owners[user_id]
+            member = by_external.get(external_id) if external_id else None
+            if member is None:
+                outsiders.add(user_id)
+            elif dry_run:
+                member.account, member.user_id = "bound", user_id
+            else:
+                self._bind(member, user or {"id": user_id}, cause="confirm")
+                by_external.pop(external_id)
+        return outsiders
+
+    def _account_owners(self, user_ids: list[int]) -> dict[int, tuple[str | None, dict | None]]:
+        """user id -> (its DiscourseConnect external id or None, the account read if any)."""
+        pipe = self.r.pipeline(transaction=False)
+        for user_id in user_ids:
+            pipe.get(f"{ACCOUNT_OWNER}{user_id}")
+        cached = dict(zip(user_ids, pipe.execute(), strict=True))
+        owners: dict[int, tuple[str | None, dict | None]] = {}
+        for user_id in user_ids:
+            if cached[user_id] is not None:
+                owners[user_id] = (cached[user_id] or None, None)
+                continue
+            user = self.discourse.user(user_id)
+            external_id = _external_id_of(user) if user else None
+            self.r.set(f"{ACCOUNT_OWNER}{user_id}", external_id or "", ex=ACCOUNT_OWNER_TTL)
+            owners[user_id] = (external_id, user)
+        return owners
+
+    # -- costs: which way converges a backlog for fewer calls ---------------------------------
+
+    def group_pass_cost(self) -> int:
+        """Calls a group pass needs to read the managed groups and the staff list."""
+        sizes = self.r.hgetall(GROUP_SIZES)
+        return 1 + sum(int(sizes.get(g, 0)) // 1000 + 1 for g in self.roles.managed)
+
+    def per_member_cost(self, external_ids: Iterable[str]) -> int:
+        """Calls to converge these members one by one: a `sync_sso` for each bound
+        account, plus a look-up first where the account is not known yet."""
+        cost = {"bound": 1, "unknown": 2, "pending": 2}
+        return sum(cost.get(m.account, 0) for m in self.store.many(external_ids))
+
+    # -- the managed groups ------------------------------------------------------------------
+
+    def group_id(self, name: str) -> int:
+        cached = self.r.hget(GROUP_IDS, name)
+        if cached:
+            return int(cached)
+        group = self.discourse.group(name)
+        if group is None:
+            raise NotFound(
+                f"managed group {name!r} is missing on the forum: "
+                "run `flask --app wsgi discourse setup`"
+            )
+        self.r.hset(GROUP_IDS, name, group["id"])
+        return int(group["id"])
+
+    def setup_groups(self) -> list[str]:
+        """Create the managed groups the forum lacks (idempotent); returns their names.
+
+        Creating first costs one call per group on a new forum (two on a set-up one,
+        where Discourse answers 422 "name taken" and the group is read instead).
+        """
+        created = []
+        for name, spec in sorted(self.roles.groups.items()):
+            try:
+                group = self.discourse.create_group(**spec.forum_fields())
+            except ClientError as error:
+                group = self.discourse.group(name) if error.status == 422 else None
+                if group is None:
+                    raise
+                self._align_levels(spec, group)
+            else:
+                self.audit.record(subject=f"group:{name}", action="group.create",
+                                  target=name, cause="admin")
+                created.append(name)
+            self.r.hset(GROUP_IDS, name, group["id"])
+        return created
+
+    def _align_levels(self, spec: GroupSpec, group: Mapping[str, Any]) -> None:
+        """An existing group gets the mention and message levels `roles.yml` asks for."""
+        wanted = {"mentionable_level": spec.mentionable_level,
+                  "messageable_level": spec.messageable_level}
+        if all(group.get(key) == value for key, value in wanted.items()):
+            return
+        self.discourse.update_group(int(group["id"]), **wanted)
+        self.audit.record(subject=f"group:{spec.name}", action="group.levels",
+                          target=spec.name, cause="admin",
+                          detail=f"mentionable={spec.mentionable} messageable={spec.messageable}")
+
+
+def _external_id_of(user: Mapping[str, Any]) -> str | None:
+    """The DiscourseConnect external id of an account read through the admin API."""
+    record = user.get("single_sign_on_record")
+    if isinstance(record, dict) and record.get("external_id"):
+        return str(record["external_id"])
+    ids = user.get("external_ids")
+    if isinstance(ids, dict) and ids.get("discourse_connect"):
+        return str(ids["discourse_connect"])
+    return None
+
+
+def _grants_from(state: Mapping[str, Any]) -> Grants:
+    return Grants(groups=frozenset(state.get("groups", ())), admin=bool(state.get("admin")),
+                  moderator=bool(state.get("moderator")))

@@ -1,0 +1,106 @@
+"""Queueing role-sync work: the one module the web process and the login import.
+
+Every job id is deterministic, so the same change delivered twice is one job.
+Member and group jobs are tracked until done, so the sweep can bring back work
+whose worker died.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from typing import Any
+
+from bridge.services import Services
+from workers import queue as jobs
+
+INFLIGHT = "bridge:members:jobs"  # member and group jobs not yet known to be done
+GROUP_SYNC_GENERATION = "bridge:group-pass:generation"
+GROUP_PASS_TIMEOUT = 4 * 3600
+
+
+def _tracked(svc: Services, job_id: str) -> str:
+    svc.redis.sadd(INFLIGHT, job_id)
+    return job_id
+
+
+def member_job_id(external_id: str, version: int) -> str:
+    return jobs.job_id_for("member", external_id, f"v{version}")
+
+
+def member(svc: Services, external_id: str, version: int) -> str:
+    """Converge one member at this version (a newer version gets a job of its own)."""
+    return _tracked(svc, jobs.enqueue(
+        svc.redis_raw,
+        "workers.members.sync_member",
+        external_id,
+        job_id=member_job_id(external_id, version),
+        description=f"sync member {external_id} v{version}",
+    ))
+
+
+def group_pass_job_id(svc: Services) -> str:
+    return jobs.job_id_for("groups", svc.redis.get(GROUP_SYNC_GENERATION) or "0")
+
+
+def group_pass(svc: Services, cause: str, *, force: bool = False) -> str:
+    """Queue a group pass, unless one is queued already: one pass converges everybody.
+
+    The job id carries the pass generation, which each pass advances when it
+    starts, so changes arriving after that start get a pass of their own.
+    """
+    return _tracked(svc, jobs.enqueue(
+        svc.redis_raw,
+        "workers.members.sync_groups",
+        cause,
+        force,
+        job_id=group_pass_job_id(svc),
+        timeout=GROUP_PASS_TIMEOUT,
+        description=f"group pass ({cause})",
+    ))
+
+
+def group_pass_queued(svc: Services) -> bool:
+    state = jobs.job_state(svc.redis_raw, group_pass_job_id(svc))
+    return state is not None and state["status"] == "queued"
+
+
+def changes(svc: Services, external_ids: list[str], cause: str, *, force: bool = False) -> str:
+    """Converge changed members the cheaper way: one by one, or by a group pass.
+
+    One by one costs at most a call or two per member; a group pass costs the
+    reads of every managed group plus batched writes. Whichever the backlog
+    makes cheaper is queued, as one job.
+    """
+    sync = svc.member_sync()
+    if sync.per_member_cost(external_ids) > sync.group_pass_cost():
+        return group_pass(svc, cause, force=force)
+    # The same members at the same versions are the same work: one job id.
+    versions = sorted(f"{m.external_id}:{m.version}" for m in svc.members.many(external_ids))
+    digest = hashlib.sha256("\n".join(versions).encode()).hexdigest()[:20]
+    return _tracked(svc, jobs.enqueue(
+        svc.redis_raw,
+        "workers.members.sync_members",
+        sorted(external_ids),
+        cause,
+        job_id=jobs.job_id_for("members", cause, digest),
+        description=f"sync {len(external_ids)} members ({cause})",
+    ))
+
+
+def after_login(svc: Services, external_id: str, sequence: int, sent: Mapping[str, Any]) -> str:
+    """Learn the account of this login once Discourse has it (each login its own job).
+
+    The browser is on its way to Discourse; until the account is there the job
+    is retried with backoff, for as long as the login can still complete.
+    """
+    # Not tracked for the sweep: a lost one is made good by the next login, or by
+    # the group pass, which reads any unbound account it finds in a managed group.
+    return jobs.enqueue(
+        svc.redis_raw,
+        "workers.members.learn_login",
+        external_id,
+        dict(sent),
+        job_id=jobs.job_id_for("login", external_id, str(sequence)),
+        description=f"learn the account of {external_id}'s login {sequence}",
+    )
