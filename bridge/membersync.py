@@ -164,17 +164,18 @@ class MemberSync:
                               result="no forum account")
             return {"result": "no forum account: nothing to log out or anonymize",
                     "account": member.account}
-        result: dict[str, Any] = {"user_id": member.user_id}
-        if member.applied != applied_state(member.grants(self.roles)):
-            result.update(self._sync_sso(member, cause=cause, action="member.offboard"))
         user_id = member.user_id
+        # Log out first: it proves the bound account is still there. A `sync_sso`
+        # for an account the forum lost would create a new one instead.
         try:
             self.discourse.log_out(user_id)
         except NotFound:
             raise AccountGone(f"forum account {user_id} of {member.external_id} no longer "
                               "exists: nothing was logged out or anonymized") from None
         self.audit.record(subject=subject, action="logout", target=str(user_id), cause=cause)
-        result["logged_out"] = True
+        result: dict[str, Any] = {"user_id": user_id, "logged_out": True}
+        if member.applied != applied_state(member.grants(self.roles)):
+            self._sync_sso(member, cause=cause, action="member.offboard")
         if erase:
             self.discourse.anonymize(user_id)
             self.audit.record(subject=subject, action="anonymize", target=str(user_id),

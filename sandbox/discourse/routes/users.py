@@ -11,7 +11,7 @@ from .. import connect, serializers
 from ..accounts import BlankExternalId, RecordInvalid, apply_payload
 from ..context import api_view, current_user, require_admin, sandbox
 from ..errors import invalid_access, not_found, param_missing, unprocessable
-from ..params import all_params, as_text
+from ..params import all_params, as_text, truthy
 from ..state import User, iso
 
 bp = Blueprint("users", __name__)
@@ -214,6 +214,26 @@ def deactivate(user_id: int):
 @api_view
 def activate(user_id: int):
     return _flag_action(user_id, active=True)
+
+
+@bp.delete("/admin/users/<int:user_id>.json")
+@bp.delete("/admin/users/<int:user_id>")
+@api_view
+def destroy(user_id: int):
+    """UserDestroyer: staff cannot be deleted; an author of posts only with delete_posts."""
+    require_admin()
+    store = sandbox().store
+    user = _user(user_id)
+    if user.staff:
+        raise invalid_access()
+    authored = [p for p in store.posts.values() if p.user_id == user.id and p.deleted_at is None]
+    if authored and not truthy(all_params(request).get("delete_posts")):
+        return {"deleted": False, "user": {"id": user.id}}, 403
+    for group in store.groups.values():
+        group.members.pop(user.id, None)
+        group.owners.discard(user.id)
+    del store.users[user.id]
+    return {"deleted": True}
 
 
 LIST_PAGE_SIZE = 100  # AdminUserIndexQuery::PAGE_SIZE
