@@ -129,7 +129,8 @@ class _Parser:
             return ""
         return value
 
-    def url(self, name: str, *, default: str | None = None) -> str:
+    def url(self, name: str, *, default: str | None = None, exact: bool = False) -> str:
+        """An http(s) URL; a trailing slash is dropped unless the value must stay `exact`."""
         value = self.required(name, default=default)
         if value:
             parts = urlsplit(value)
@@ -137,7 +138,7 @@ class _Parser:
                 self.problem(name, f"must be an http(s) URL, got {value!r}")
             elif parts.query or parts.fragment:
                 self.problem(name, "must not have a query or a fragment")
-        return value.rstrip("/")
+        return value if exact else value.rstrip("/")
 
     def integer(self, name: str, default: int, *, minimum: int = 0) -> int:
         value = self.raw(name)
@@ -220,7 +221,11 @@ class _Parser:
         discourse_url = self.url(
             "DISCOURSE_URL", default=None if production else SANDBOX_DISCOURSE_URL
         )
-        issuer = self.url("OIDC_ISSUER", default=None if production else SANDBOX_IDP_URL)
+        # Exact: the provider's discovery document must name this very issuer
+        # (some providers' issuers end with a slash).
+        issuer = self.url(
+            "OIDC_ISSUER", default=None if production else SANDBOX_IDP_URL, exact=True
+        )
         redis_url = self.raw("REDIS_URL")
         if redis_url is None and production:
             self.problem("REDIS_URL", "is required in production")

@@ -79,6 +79,12 @@ def test_single_problems(name, value, message):
     assert any(name in p and message in p for p in problems(**{name: value}))
 
 
+def test_the_issuer_is_kept_exactly_as_configured():
+    """The discovery document must name it exactly; some issuers end with a slash."""
+    settings = load_settings({**GOOD, "OIDC_ISSUER": "https://tenant.id.example.org/"})
+    assert settings.oidc_issuer == "https://tenant.id.example.org/"
+
+
 def copy_config(tmp_path: Path) -> Path:
     folder = tmp_path / "config"
     shutil.copytree(ROOT / "config", folder, ignore=shutil.ignore_patterns("*.py", "__py*"))
