@@ -13,7 +13,7 @@ import time
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import SplitResult, quote, urljoin, urlsplit, urlunsplit
 
 import requests
 
@@ -51,16 +51,29 @@ class DiscourseError(Exception):
         return []
 
 
-class NotFound(DiscourseError):
+class ClientError(DiscourseError):
+    """Discourse refused the request (4xx): retrying the same call will not help."""
+
+
+class NotFound(ClientError):
     pass
 
 
-class InvalidCredentials(DiscourseError):
+class InvalidCredentials(ClientError):
     """The API key or username is refused: fix the configuration."""
 
 
-class ClientError(DiscourseError):
-    """Discourse refused the request (4xx): retrying the same call will not help."""
+class Redirected(DiscourseError):
+    """Discourse answered with a redirect: `DISCOURSE_URL` is not the forum's own base URL.
+
+    Never followed (the API key would go along, perhaps to another host) and
+    never read as data (a redirected group read would look like an empty group).
+    Not a `ClientError`: it is the configuration's fault, not one request's.
+    """
+
+    def __init__(self, message: str, *, location: str, status: int):
+        super().__init__(message, status=status)
+        self.location = location
 
 
 class ServerError(DiscourseError):
@@ -191,8 +204,14 @@ class DiscourseClient:
         where = f"{method} {path}"
         if 200 <= status < 300:
             return body
-        if status in (301, 302):
-            return {"location": response.headers.get("Location", "")}
+        if 300 <= status < 400:
+            location = response.headers.get("Location", "")
+            raise Redirected(
+                f"{where}: HTTP {status} redirect to {location[:200]!r}; "
+                "DISCOURSE_URL must be the forum's own base URL",
+                location=location,
+                status=status,
+            )
         if status == 429:
             retry_after = _retry_after(response, body)
             if self.budget is not None:  # every process waits, not only this caller
@@ -368,19 +387,31 @@ class DiscourseClient:
         return self._request("POST", "/posts.json", json=body)
 
     def topic_by_external_id(self, external_id: str) -> dict | None:
-        """The topic with this external id (Discourse answers with a 301 to it)."""
+        """The topic with this external id.
+
+        Discourse answers with a 301 to `/t/{slug}/{id}.json` (REFERENCE §5). It
+        is followed only to this very forum (same scheme, host and port as
+        `DISCOURSE_URL`), so the API key never goes anywhere else.
+        """
         try:
-            found = self._request("GET", f"/t/external_id/{_quote(external_id)}.json")
+            return self._request("GET", f"/t/external_id/{_quote(external_id)}.json")
         except NotFound:
             return None
-        location = found.get("location") if isinstance(found, dict) else None
-        if not location:
-            return found
-        path = location.removeprefix(self.base_url)
+        except Redirected as redirect:
+            path = self._path_on_this_forum(redirect.location)
+            if path is None:
+                raise
         try:
             return self._request("GET", path)
         except NotFound:
             return None
+
+    def _path_on_this_forum(self, location: str) -> str | None:
+        """The path and query `location` points to, if it is on this forum; else None."""
+        target = urlsplit(urljoin(self.base_url + "/", location))
+        if _origin(target) != _origin(urlsplit(self.base_url)):
+            return None
+        return urlunsplit(("", "", target.path or "/", target.query, ""))
 
     def post(self, post_id: int) -> dict | None:
         try:
@@ -443,3 +474,16 @@ class DiscourseClient:
 
 def _quote(segment: str) -> str:
     return quote(segment, safe="")
+
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def _origin(url: SplitResult) -> tuple[str, str | None, int | None]:
+    """Scheme, host and port, the default port spelled out: what "the same server" means."""
+    scheme = url.scheme.lower()
+    try:
+        port = url.port
+    except ValueError:  # not a number: matches no real origin
+        return (scheme, None, None)
+    return (scheme, url.hostname, port or _DEFAULT_PORTS.get(scheme))

@@ -9,7 +9,7 @@ import click
 from flask import current_app
 from flask.cli import AppGroup, with_appcontext
 
-from bridge.discourse import DiscourseError
+from bridge.discourse import DiscourseError, Redirected
 
 discourse_cli = AppGroup("discourse", help="Prepare the forum for the bridge.")
 sync_cli = AppGroup("sync", help="Role sync: reconcile the forum with the roster.")
@@ -88,6 +88,11 @@ def doctor():
 
     try:
         site = svc.discourse.site_settings("discourse_connect")
+    except Redirected as error:
+        report(False, f"DISCOURSE_URL {settings.discourse_url} redirects to "
+                      f"{_without_query(error.location)}: set DISCOURSE_URL to the forum's own "
+                      "base URL (scheme, host and port exactly as the forum answers)")
+        raise SystemExit(1) from None
     except DiscourseError as error:
         report(False, f"the API key cannot read site settings: {error}")
         raise SystemExit(1) from None
@@ -106,6 +111,11 @@ def doctor():
         click.echo(f"{problems} problem(s); `flask --app wsgi discourse setup` fixes missing "
                    "groups and categories")
         raise SystemExit(1)
+
+
+def _without_query(url: str) -> str:
+    """Enough of a URL to act on; a query string might carry something private."""
+    return url.split("?", 1)[0]
 
 
 def register_commands(app) -> None:
