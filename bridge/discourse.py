@@ -1,9 +1,11 @@
 """The Discourse admin API client: one class, one request chokepoint.
 
-Every call goes through `_request`: it takes a slot from the shared budget,
-sends with a timeout and without following redirects, and turns every failure
-into a typed error. The client never sleeps on a 429; it raises `RateLimited`
-with Discourse's `retry_after` and lets the caller (a job) decide.
+Every call goes through `_send`: it takes a slot from the shared budget, sends
+with a timeout and without following redirects. `_request` turns every failure
+into a typed error, a redirect included (`Redirected`; only `topic_by_external_id`
+follows one, and only on this forum). The client never sleeps on a 429; it
+raises `RateLimited` with Discourse's `retry_after` and lets the caller (a job)
+decide.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import time
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import SplitResult, quote, urljoin, urlsplit, urlunsplit
+from urllib.parse import SplitResult, parse_qsl, quote, urljoin, urlsplit, urlunsplit
 
 import requests
 
@@ -161,7 +163,19 @@ class DiscourseClient:
         json: Any = None,
         data: Mapping[str, Any] | None = None,
     ) -> Any:
-        if self.budget is not None:
+        response = self._send(method, path, params=params, json=json, data=data)
+        return self._parse(method, path, response)
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        admin: bool = True,
+        **kwargs: Any,
+    ) -> requests.Response:
+        """Send one request; `admin=False` asks like a browser: no API key, no admin budget."""
+        if admin and self.budget is not None:
             try:
                 self.budget.acquire(max_wait=self.budget_wait)
             except BudgetExhausted as error:
@@ -176,12 +190,10 @@ class DiscourseClient:
             response = self.session.request(
                 method,
                 self.base_url + path,
-                params=params,
-                json=json,
-                data=data,
-                headers=self._headers,
+                headers=self._headers if admin else {"Accept": "application/json"},
                 timeout=self.timeout,
                 allow_redirects=False,
+                **kwargs,
             )
             status = response.status_code
         except requests.Timeout as error:
@@ -193,7 +205,7 @@ class DiscourseClient:
             log.debug("discourse %s %s -> %s in %.3f s", method, path, status, seconds)
             if self.on_call is not None:
                 self.on_call(CallRecord(method, path, status, seconds))
-        return self._parse(method, path, response)
+        return response
 
     def _parse(self, method: str, path: str, response: requests.Response) -> Any:
         status = response.status_code
@@ -466,6 +478,22 @@ class DiscourseClient:
         self._request("DELETE", f"/t/{topic_id}.json")
 
     # -- site -------------------------------------------------------------------
+
+    def discourse_connect_request(self) -> dict[str, str]:
+        """The signed request the forum starts a login with (for `doctor`).
+
+        Asked as a browser would (no API key, no admin budget): Discourse sends
+        `/session/sso` on to `discourse_connect_url?sso=…&sig=…`, and the payload's
+        `return_sso_url` is built from the forum's own base URL. Raises
+        `discourse_connect.InvalidSignature` when the forum signs with another secret.
+        """
+        path = "/session/sso"
+        response = self._send("GET", path, admin=False)
+        if not response.is_redirect:
+            self._parse("GET", path, response)  # raises on errors: 404 when DiscourseConnect is off
+            raise ClientError(f"GET {path}: HTTP {response.status_code}, no redirect to the login")
+        query = dict(parse_qsl(urlsplit(response.headers["Location"]).query))
+        return discourse_connect.verify(query.get("sso"), query.get("sig"), self.connect_secret)
 
     def site_settings(self, filter_text: str) -> dict[str, str]:
         body = self._request("GET", "/admin/site_settings.json", params={"filter": filter_text})

@@ -25,6 +25,7 @@ SANDBOX_DISCOURSE_URL = "http://127.0.0.1:4200"
 SANDBOX_IDP_URL = "http://127.0.0.1:4300"
 DEFAULT_PUBLIC_URL = "http://127.0.0.1:5000"
 
+_DEFAULT_PORTS = {"http": 80, "https": 443}
 _TOKEN_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 MIN_SECRET_LENGTH = 10  # Discourse refuses shorter DiscourseConnect secrets
 MIN_TOKEN_LENGTH = 16
@@ -140,6 +141,35 @@ class _Parser:
                 self.problem(name, "must not have a query or a fragment")
         return value if exact else value.rstrip("/")
 
+    def base_url(self, name: str, *, default: str | None = None) -> str:
+        """A site's base URL spelled as Discourse spells its own (`Discourse.base_url`).
+
+        The forum's `return_sso_url` is compared with it character for character,
+        so the scheme and host are lowercased and a default port is left out.
+        """
+        reported = len(self.problems)
+        value = self.url(name, default=default)
+        if not value or len(self.problems) > reported:
+            return value
+        parts = urlsplit(value)
+        try:
+            port = parts.port
+        except ValueError:
+            port = -1
+        if parts.path or parts.username is not None or parts.password is not None or port == -1:
+            self.problem(
+                name,
+                "must be the forum's base URL, scheme, host and port only "
+                f"(like https://forum.example.org), got {self.raw(name) or value!r}",
+            )
+            return value
+        host = parts.hostname or ""
+        if ":" in host:  # IPv6 literal
+            host = f"[{host}]"
+        if port is not None and port != _DEFAULT_PORTS[parts.scheme]:
+            host = f"{host}:{port}"
+        return f"{parts.scheme}://{host}"
+
     def integer(self, name: str, default: int, *, minimum: int = 0) -> int:
         value = self.raw(name)
         if value is None:
@@ -218,7 +248,7 @@ class _Parser:
     def parse(self) -> Settings:
         env = self.choice("BRIDGE_ENV", "development", ("development", "production"))
         production = env == "production"
-        discourse_url = self.url(
+        discourse_url = self.base_url(
             "DISCOURSE_URL", default=None if production else SANDBOX_DISCOURSE_URL
         )
         # Exact: the provider's discovery document must name this very issuer
