@@ -71,6 +71,8 @@ class Settings:
     event_feed_interval: int = 900
     audit_retention_days: int = 90
     log_level: str = "INFO"
+    #: Reverse proxies in front of the web process whose X-Forwarded-For/-Proto are believed.
+    trusted_proxies: int = 0
 
     @property
     def production(self) -> bool:
@@ -170,7 +172,9 @@ class _Parser:
             host = f"{host}:{port}"
         return f"{parts.scheme}://{host}"
 
-    def integer(self, name: str, default: int, *, minimum: int = 0) -> int:
+    def integer(
+        self, name: str, default: int, *, minimum: int = 0, maximum: int | None = None
+    ) -> int:
         value = self.raw(name)
         if value is None:
             return default
@@ -181,6 +185,8 @@ class _Parser:
             return default
         if number < minimum:
             self.problem(name, f"must be at least {minimum}, got {number}")
+        elif maximum is not None and number > maximum:
+            self.problem(name, f"must be at most {maximum}, got {number}")
         return number
 
     def number(self, name: str, default: float, *, low: float, high: float) -> float:
@@ -286,6 +292,7 @@ class _Parser:
                 "BRIDGE_PUBLIC_URL", default=None if production else DEFAULT_PUBLIC_URL
             ),
             api_tokens=self.api_tokens(),
+            trusted_proxies=self.integer("BRIDGE_TRUSTED_PROXIES", 0, minimum=0, maximum=10),
             oidc_issuer=issuer,
             oidc_client_id=self.required("OIDC_CLIENT_ID"),
             oidc_client_secret=self.required("OIDC_CLIENT_SECRET", secret=True),
