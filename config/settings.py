@@ -6,6 +6,7 @@ operator fixes a bad deployment in one pass instead of one traceback at a time.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from collections.abc import Mapping
@@ -17,6 +18,8 @@ from dotenv import dotenv_values
 
 ROOT = Path(__file__).resolve().parent.parent
 
+#: The deployment's `.env`, read if present; the process environment wins over it.
+ENV_FILE = ROOT / ".env"
 #: Where `make run` keeps the secrets it generated for the embedded default.
 DEV_ENV_FILE = ROOT / "var" / "dev.env"
 
@@ -24,6 +27,7 @@ DEV_ENV_FILE = ROOT / "var" / "dev.env"
 SANDBOX_DISCOURSE_URL = "http://127.0.0.1:4200"
 SANDBOX_IDP_URL = "http://127.0.0.1:4300"
 DEFAULT_PUBLIC_URL = "http://127.0.0.1:5000"
+_SANDBOX_PORTS = frozenset(urlsplit(url).port for url in (SANDBOX_DISCOURSE_URL, SANDBOX_IDP_URL))
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 _TOKEN_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
@@ -90,6 +94,24 @@ class Settings:
         return f"Settings(env={self.env!r}, discourse_url={self.discourse_url!r})"
 
 
+def read_environment() -> dict[str, str]:
+    """The process environment over `.env`: what every process reads, the sandboxes too."""
+    merged = {k: v for k, v in dotenv_values(ENV_FILE).items() if v is not None}
+    merged.update(os.environ)
+    return merged
+
+
+def is_production(environ: Mapping[str, str] | None = None) -> bool:
+    """Whether BRIDGE_ENV says production, read the way the bridge reads it.
+
+    The sandboxes ask before they start: a production host must never run the
+    demo identity provider (it lets anyone pick any identity), whether the
+    environment or `.env` says production. Any spelling counts here.
+    """
+    env = read_environment() if environ is None else environ
+    return env.get("BRIDGE_ENV", "").strip().lower() == "production"
+
+
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     """Build the settings from `environ` (default: process env + `.env`).
 
@@ -97,11 +119,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     secrets `make run` generated (`var/dev.env`), so admin commands started by
     hand talk to the same embedded default.
     """
-    if environ is None:
-        merged = {k: v for k, v in dotenv_values(ROOT / ".env").items() if v is not None}
-        merged.update(os.environ)
-        environ = merged
-    env = dict(environ)
+    env = read_environment() if environ is None else dict(environ)
     if env.get("BRIDGE_ENV", "development") != "production" and DEV_ENV_FILE.exists():
         for key, value in dotenv_values(DEV_ENV_FILE).items():
             if value is not None:
@@ -171,6 +189,15 @@ class _Parser:
         if port is not None and port != _DEFAULT_PORTS[parts.scheme]:
             host = f"{host}:{port}"
         return f"{parts.scheme}://{host}"
+
+    def refuse_sandbox(self, name: str, url: str) -> None:
+        """Production never talks to a sandbox of the embedded default, even by mistake."""
+        if url and _is_sandbox_url(url):
+            self.problem(
+                name,
+                f"{self.raw(name)} is a sandbox of the embedded default (loopback, port "
+                f"{' or '.join(map(str, sorted(_SANDBOX_PORTS)))}); production needs the real one",
+            )
 
     def integer(
         self, name: str, default: int, *, minimum: int = 0, maximum: int | None = None
@@ -262,6 +289,9 @@ class _Parser:
         issuer = self.url(
             "OIDC_ISSUER", default=None if production else SANDBOX_IDP_URL, exact=True
         )
+        if production:
+            self.refuse_sandbox("DISCOURSE_URL", discourse_url)
+            self.refuse_sandbox("OIDC_ISSUER", issuer)
         redis_url = self.raw("REDIS_URL")
         if redis_url is None and production:
             self.problem("REDIS_URL", "is required in production")
@@ -318,3 +348,21 @@ class _Parser:
         if self.problems:
             raise ConfigError(self.problems)
         return settings
+
+
+def _is_sandbox_url(url: str) -> bool:
+    """A loopback host on a port of the embedded default's sandboxes."""
+    parts = urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError:
+        return False
+    host = parts.hostname or ""
+    if host == "localhost":
+        loopback = True
+    else:
+        try:
+            loopback = ipaddress.ip_address(host).is_loopback
+        except ValueError:
+            loopback = False
+    return loopback and port in _SANDBOX_PORTS

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import secrets
 from dataclasses import dataclass
 
@@ -13,6 +12,8 @@ from authlib.integrations.flask_oauth2 import AuthorizationServer
 from authlib.oauth2 import OAuth2Error
 from flask import Blueprint, Flask, current_app, g, jsonify, render_template, request
 from joserfc.jwk import KeySet, RSAKey
+
+from config.settings import is_production
 
 from .demo_users import DEMO_USERS
 from .models import SUPPORTED_SCOPES, USER_CLAIMS, BrowserSession, Client, Store, User, clock
@@ -60,7 +61,8 @@ class SandboxRefusedError(RuntimeError):
 
 
 def refuse_in_production() -> None:
-    if os.environ.get("BRIDGE_ENV", "").strip().lower() == "production":
+    """BRIDGE_ENV read as the bridge reads it: the environment, then `.env`."""
+    if is_production():
         raise SandboxRefusedError(
             "The demo identity provider is a sandbox and does not run with "
             "BRIDGE_ENV=production: configure OIDC_ISSUER to point at the real one."
