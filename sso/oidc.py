@@ -83,7 +83,11 @@ class InstituteClient(FlaskOAuth2App):
         self.issuer = issuer
 
     def load_server_metadata(self) -> dict[str, Any]:
-        return checked_metadata(super().load_server_metadata(), issuer=self.issuer)
+        try:
+            return checked_metadata(super().load_server_metadata(), issuer=self.issuer)
+        except UntrustedProviderError:
+            self.server_metadata.pop("_loaded_at", None)  # authlib's cache: fetch afresh next time
+            raise
 
 
 def checked_metadata(metadata: dict[str, Any], *, issuer: str) -> dict[str, Any]:

@@ -170,3 +170,15 @@ class TestClaimFromUserinfo:
         assert_refused(trace, forum)
         logged = "\n".join(r.getMessage() for r in caplog.records if r.name.startswith("sso"))
         assert "employee_id" in logged
+
+
+def test_a_fixed_provider_is_trusted_again_without_a_restart(forum, members, browser, idp_issuer):
+    misbehave(idp_issuer, claimed_issuer=idp_issuer + "/another-realm")
+    assert_refused(attempt_login(browser, forum.url, "t-1001"), forum)
+
+    misbehave(idp_issuer)  # the provider's administrators fixed it
+    browser.cookies.clear()
+    trace = log_in(browser, forum.url, "t-1001")
+
+    assert trace.last.url.startswith(forum.url)
+    assert [u["external_id"] for u in forum.state()["users"]] == ["t-1001"]
