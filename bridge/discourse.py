@@ -1,9 +1,11 @@
 """The Discourse admin API client: one class, one request chokepoint.
 
-Every call goes through `_request`: it takes a slot from the shared budget,
-sends with a timeout and without following redirects, and turns every failure
-into a typed error. The client never sleeps on a 429; it raises `RateLimited`
-with Discourse's `retry_after` and lets the caller (a job) decide.
+Every call goes through `_send`: it takes a slot from the shared budget, sends
+with a timeout and without following redirects. `_request` turns every failure
+into a typed error, a redirect included (`Redirected`; only `topic_by_external_id`
+follows one, and only on this forum). The client never sleeps on a 429; it
+raises `RateLimited` with Discourse's `retry_after` and lets the caller (a job)
+decide.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import time
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import SplitResult, parse_qsl, quote, urljoin, urlsplit, urlunsplit
 
 import requests
 
@@ -51,16 +53,29 @@ class DiscourseError(Exception):
         return []
 
 
-class NotFound(DiscourseError):
+class ClientError(DiscourseError):
+    """Discourse refused the request (4xx): retrying the same call will not help."""
+
+
+class NotFound(ClientError):
     pass
 
 
-class InvalidCredentials(DiscourseError):
+class InvalidCredentials(ClientError):
     """The API key or username is refused: fix the configuration."""
 
 
-class ClientError(DiscourseError):
-    """Discourse refused the request (4xx): retrying the same call will not help."""
+class Redirected(DiscourseError):
+    """Discourse answered with a redirect: `DISCOURSE_URL` is not the forum's own base URL.
+
+    Never followed (the API key would go along, perhaps to another host) and
+    never read as data (a redirected group read would look like an empty group).
+    Not a `ClientError`: it is the configuration's fault, not one request's.
+    """
+
+    def __init__(self, message: str, *, location: str, status: int):
+        super().__init__(message, status=status)
+        self.location = location
 
 
 class ServerError(DiscourseError):
@@ -148,7 +163,19 @@ class DiscourseClient:
         json: Any = None,
         data: Mapping[str, Any] | None = None,
     ) -> Any:
-        if self.budget is not None:
+        response = self._send(method, path, params=params, json=json, data=data)
+        return self._parse(method, path, response)
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        admin: bool = True,
+        **kwargs: Any,
+    ) -> requests.Response:
+        """Send one request; `admin=False` asks like a browser: no API key, no admin budget."""
+        if admin and self.budget is not None:
             try:
                 self.budget.acquire(max_wait=self.budget_wait)
             except BudgetExhausted as error:
@@ -163,12 +190,10 @@ class DiscourseClient:
             response = self.session.request(
                 method,
                 self.base_url + path,
-                params=params,
-                json=json,
-                data=data,
-                headers=self._headers,
+                headers=self._headers if admin else {"Accept": "application/json"},
                 timeout=self.timeout,
                 allow_redirects=False,
+                **kwargs,
             )
             status = response.status_code
         except requests.Timeout as error:
@@ -180,7 +205,7 @@ class DiscourseClient:
             log.debug("discourse %s %s -> %s in %.3f s", method, path, status, seconds)
             if self.on_call is not None:
                 self.on_call(CallRecord(method, path, status, seconds))
-        return self._parse(method, path, response)
+        return response
 
     def _parse(self, method: str, path: str, response: requests.Response) -> Any:
         status = response.status_code
@@ -191,8 +216,14 @@ class DiscourseClient:
         where = f"{method} {path}"
         if 200 <= status < 300:
             return body
-        if status in (301, 302):
-            return {"location": response.headers.get("Location", "")}
+        if 300 <= status < 400:
+            location = response.headers.get("Location", "")
+            raise Redirected(
+                f"{where}: HTTP {status} redirect to {location[:200]!r}; "
+                "DISCOURSE_URL must be the forum's own base URL",
+                location=location,
+                status=status,
+            )
         if status == 429:
             retry_after = _retry_after(response, body)
             if self.budget is not None:  # every process waits, not only this caller
@@ -389,19 +420,31 @@ class DiscourseClient:
         return self._request("POST", "/posts.json", json=body)
 
     def topic_by_external_id(self, external_id: str) -> dict | None:
-        """The topic with this external id (Discourse answers with a 301 to it)."""
+        """The topic with this external id.
+
+        Discourse answers with a 301 to `/t/{slug}/{id}.json` (REFERENCE §5). It
+        is followed only to this very forum (same scheme, host and port as
+        `DISCOURSE_URL`), so the API key never goes anywhere else.
+        """
         try:
-            found = self._request("GET", f"/t/external_id/{_quote(external_id)}.json")
+            return self._request("GET", f"/t/external_id/{_quote(external_id)}.json")
         except NotFound:
             return None
-        location = found.get("location") if isinstance(found, dict) else None
-        if not location:
-            return found
-        path = location.removeprefix(self.base_url)
+        except Redirected as redirect:
+            path = self._path_on_this_forum(redirect.location)
+            if path is None:
+                raise
         try:
             return self._request("GET", path)
         except NotFound:
             return None
+
+    def _path_on_this_forum(self, location: str) -> str | None:
+        """The path and query `location` points to, if it is on this forum; else None."""
+        target = urlsplit(urljoin(self.base_url + "/", location))
+        if _origin(target) != _origin(urlsplit(self.base_url)):
+            return None
+        return urlunsplit(("", "", target.path or "/", target.query, ""))
 
     def post(self, post_id: int) -> dict | None:
         try:
@@ -457,6 +500,22 @@ class DiscourseClient:
 
     # -- site -------------------------------------------------------------------
 
+    def discourse_connect_request(self) -> dict[str, str]:
+        """The signed request the forum starts a login with (for `doctor`).
+
+        Asked as a browser would (no API key, no admin budget): Discourse sends
+        `/session/sso` on to `discourse_connect_url?sso=…&sig=…`, and the payload's
+        `return_sso_url` is built from the forum's own base URL. Raises
+        `discourse_connect.InvalidSignature` when the forum signs with another secret.
+        """
+        path = "/session/sso"
+        response = self._send("GET", path, admin=False)
+        if not response.is_redirect:
+            self._parse("GET", path, response)  # raises on errors: 404 when DiscourseConnect is off
+            raise ClientError(f"GET {path}: HTTP {response.status_code}, no redirect to the login")
+        query = dict(parse_qsl(urlsplit(response.headers["Location"]).query))
+        return discourse_connect.verify(query.get("sso"), query.get("sig"), self.connect_secret)
+
     def site_settings(self, filter_text: str) -> dict[str, str]:
         body = self._request("GET", "/admin/site_settings.json", params={"filter": filter_text})
         return {s["setting"]: s.get("value") for s in body.get("site_settings", [])}
@@ -464,3 +523,16 @@ class DiscourseClient:
 
 def _quote(segment: str) -> str:
     return quote(segment, safe="")
+
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def _origin(url: SplitResult) -> tuple[str, str | None, int | None]:
+    """Scheme, host and port, the default port spelled out: what "the same server" means."""
+    scheme = url.scheme.lower()
+    try:
+        port = url.port
+    except ValueError:  # not a number: matches no real origin
+        return (scheme, None, None)
+    return (scheme, url.hostname, port or _DEFAULT_PORTS.get(scheme))

@@ -6,6 +6,7 @@ operator fixes a bad deployment in one pass instead of one traceback at a time.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from collections.abc import Mapping
@@ -17,6 +18,8 @@ from dotenv import dotenv_values
 
 ROOT = Path(__file__).resolve().parent.parent
 
+#: The deployment's `.env`, read if present; the process environment wins over it.
+ENV_FILE = ROOT / ".env"
 #: Where `make run` keeps the secrets it generated for the embedded default.
 DEV_ENV_FILE = ROOT / "var" / "dev.env"
 
@@ -24,7 +27,9 @@ DEV_ENV_FILE = ROOT / "var" / "dev.env"
 SANDBOX_DISCOURSE_URL = "http://127.0.0.1:4200"
 SANDBOX_IDP_URL = "http://127.0.0.1:4300"
 DEFAULT_PUBLIC_URL = "http://127.0.0.1:5000"
+_SANDBOX_PORTS = frozenset(urlsplit(url).port for url in (SANDBOX_DISCOURSE_URL, SANDBOX_IDP_URL))
 
+_DEFAULT_PORTS = {"http": 80, "https": 443}
 _TOKEN_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 MIN_SECRET_LENGTH = 10  # Discourse refuses shorter DiscourseConnect secrets
 MIN_TOKEN_LENGTH = 16
@@ -70,6 +75,8 @@ class Settings:
     event_feed_interval: int = 900
     audit_retention_days: int = 90
     log_level: str = "INFO"
+    #: Reverse proxies in front of the web process whose X-Forwarded-For/-Proto are believed.
+    trusted_proxies: int = 0
 
     @property
     def production(self) -> bool:
@@ -87,6 +94,24 @@ class Settings:
         return f"Settings(env={self.env!r}, discourse_url={self.discourse_url!r})"
 
 
+def read_environment() -> dict[str, str]:
+    """The process environment over `.env`: what every process reads, the sandboxes too."""
+    merged = {k: v for k, v in dotenv_values(ENV_FILE).items() if v is not None}
+    merged.update(os.environ)
+    return merged
+
+
+def is_production(environ: Mapping[str, str] | None = None) -> bool:
+    """Whether BRIDGE_ENV says production, read the way the bridge reads it.
+
+    The sandboxes ask before they start: a production host must never run the
+    demo identity provider (it lets anyone pick any identity), whether the
+    environment or `.env` says production. Any spelling counts here.
+    """
+    env = read_environment() if environ is None else environ
+    return env.get("BRIDGE_ENV", "").strip().lower() == "production"
+
+
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     """Build the settings from `environ` (default: process env + `.env`).
 
@@ -94,11 +119,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     secrets `make run` generated (`var/dev.env`), so admin commands started by
     hand talk to the same embedded default.
     """
-    if environ is None:
-        merged = {k: v for k, v in dotenv_values(ROOT / ".env").items() if v is not None}
-        merged.update(os.environ)
-        environ = merged
-    env = dict(environ)
+    env = read_environment() if environ is None else dict(environ)
     if env.get("BRIDGE_ENV", "development") != "production" and DEV_ENV_FILE.exists():
         for key, value in dotenv_values(DEV_ENV_FILE).items():
             if value is not None:
@@ -129,7 +150,8 @@ class _Parser:
             return ""
         return value
 
-    def url(self, name: str, *, default: str | None = None) -> str:
+    def url(self, name: str, *, default: str | None = None, exact: bool = False) -> str:
+        """An http(s) URL; a trailing slash is dropped unless the value must stay `exact`."""
         value = self.required(name, default=default)
         if value:
             parts = urlsplit(value)
@@ -137,9 +159,49 @@ class _Parser:
                 self.problem(name, f"must be an http(s) URL, got {value!r}")
             elif parts.query or parts.fragment:
                 self.problem(name, "must not have a query or a fragment")
-        return value.rstrip("/")
+        return value if exact else value.rstrip("/")
 
-    def integer(self, name: str, default: int, *, minimum: int = 0) -> int:
+    def base_url(self, name: str, *, default: str | None = None) -> str:
+        """A site's base URL spelled as Discourse spells its own (`Discourse.base_url`).
+
+        The forum's `return_sso_url` is compared with it character for character,
+        so the scheme and host are lowercased and a default port is left out.
+        """
+        reported = len(self.problems)
+        value = self.url(name, default=default)
+        if not value or len(self.problems) > reported:
+            return value
+        parts = urlsplit(value)
+        try:
+            port = parts.port
+        except ValueError:
+            port = -1
+        if parts.path or parts.username is not None or parts.password is not None or port == -1:
+            self.problem(
+                name,
+                "must be the forum's base URL, scheme, host and port only "
+                f"(like https://forum.example.org), got {self.raw(name) or value!r}",
+            )
+            return value
+        host = parts.hostname or ""
+        if ":" in host:  # IPv6 literal
+            host = f"[{host}]"
+        if port is not None and port != _DEFAULT_PORTS[parts.scheme]:
+            host = f"{host}:{port}"
+        return f"{parts.scheme}://{host}"
+
+    def refuse_sandbox(self, name: str, url: str) -> None:
+        """Production never talks to a sandbox of the embedded default, even by mistake."""
+        if url and _is_sandbox_url(url):
+            self.problem(
+                name,
+                f"{self.raw(name)} is a sandbox of the embedded default (loopback, port "
+                f"{' or '.join(map(str, sorted(_SANDBOX_PORTS)))}); production needs the real one",
+            )
+
+    def integer(
+        self, name: str, default: int, *, minimum: int = 0, maximum: int | None = None
+    ) -> int:
         value = self.raw(name)
         if value is None:
             return default
@@ -150,6 +212,8 @@ class _Parser:
             return default
         if number < minimum:
             self.problem(name, f"must be at least {minimum}, got {number}")
+        elif maximum is not None and number > maximum:
+            self.problem(name, f"must be at most {maximum}, got {number}")
         return number
 
     def number(self, name: str, default: float, *, low: float, high: float) -> float:
@@ -217,10 +281,17 @@ class _Parser:
     def parse(self) -> Settings:
         env = self.choice("BRIDGE_ENV", "development", ("development", "production"))
         production = env == "production"
-        discourse_url = self.url(
+        discourse_url = self.base_url(
             "DISCOURSE_URL", default=None if production else SANDBOX_DISCOURSE_URL
         )
-        issuer = self.url("OIDC_ISSUER", default=None if production else SANDBOX_IDP_URL)
+        # Exact: the provider's discovery document must name this very issuer
+        # (some providers' issuers end with a slash).
+        issuer = self.url(
+            "OIDC_ISSUER", default=None if production else SANDBOX_IDP_URL, exact=True
+        )
+        if production:
+            self.refuse_sandbox("DISCOURSE_URL", discourse_url)
+            self.refuse_sandbox("OIDC_ISSUER", issuer)
         redis_url = self.raw("REDIS_URL")
         if redis_url is None and production:
             self.problem("REDIS_URL", "is required in production")
@@ -251,6 +322,7 @@ class _Parser:
                 "BRIDGE_PUBLIC_URL", default=None if production else DEFAULT_PUBLIC_URL
             ),
             api_tokens=self.api_tokens(),
+            trusted_proxies=self.integer("BRIDGE_TRUSTED_PROXIES", 0, minimum=0, maximum=10),
             oidc_issuer=issuer,
             oidc_client_id=self.required("OIDC_CLIENT_ID"),
             oidc_client_secret=self.required("OIDC_CLIENT_SECRET", secret=True),
@@ -276,3 +348,21 @@ class _Parser:
         if self.problems:
             raise ConfigError(self.problems)
         return settings
+
+
+def _is_sandbox_url(url: str) -> bool:
+    """A loopback host on a port of the embedded default's sandboxes."""
+    parts = urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError:
+        return False
+    host = parts.hostname or ""
+    if host == "localhost":
+        loopback = True
+    else:
+        try:
+            loopback = ipaddress.ip_address(host).is_loopback
+        except ValueError:
+            loopback = False
+    return loopback and port in _SANDBOX_PORTS

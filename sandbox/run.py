@@ -27,6 +27,7 @@ from config.settings import (
     DEV_ENV_FILE,
     SANDBOX_DISCOURSE_URL,
     SANDBOX_IDP_URL,
+    is_production,
 )
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -149,7 +150,7 @@ def demo_events() -> dict[str, dict]:
 
 
 def main() -> int:
-    if os.environ.get("BRIDGE_ENV") == "production":
+    if is_production():  # the environment, then `.env`: as every process reads it
         print("make run starts the sandbox stand-ins: not in production.", file=sys.stderr)
         return 2
     env = {**os.environ, **{k: v for k, v in dev_secrets().items() if k not in os.environ}}

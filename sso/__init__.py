@@ -109,8 +109,15 @@ def callback():
     client = oidc.institute()
     claim = _services().settings.oidc_external_id_claim
     try:
+        oidc.check_response_issuer(client, request.args.getlist("iss"))
         token = client.authorize_access_token()
         external_id = oidc.external_id_from(client, token, claim)
+    except oidc.IssuerMismatchError as error:
+        log.warning("auth callback refused: %s", error.description)
+        return pages.error(400, *pages.FOREIGN_ISSUER)
+    except (oidc.UntrustedProviderError, oidc.MissingClaimError) as error:
+        log.warning("identity provider answer rejected: %s", error.description)
+        return pages.error(502, *pages.IDP_UNTRUSTED, retry=False)
     except MismatchingStateError:
         log.warning("auth callback refused: state does not match")
         return pages.error(400, *pages.IDP_REFUSED)

@@ -5,6 +5,12 @@ code verifier in the Flask session and checks them on the way back. The client
 registry lives in the app (authlib's own `app.extensions` slot, filled by
 `OAuth.init_app`), not in a module global: a process that builds several apps
 (the tests do) must not have one app talking to another app's issuer.
+
+authlib believes the discovery document; the bridge does not, quite: the
+document must name the configured issuer, ID tokens must carry an asymmetric
+signature whatever algorithms it advertises, an authorization response must
+come from that issuer (RFC 9207), and userinfo counts only when it is about
+the ID token's subject (OpenID Connect Core 5.3.2).
 """
 
 from __future__ import annotations
@@ -31,10 +37,96 @@ IDP_ERRORS: tuple[type[Exception], ...] = (
 )
 
 
+#: Signatures accepted on ID tokens, whatever the provider advertises: asymmetric
+#: only. `none` proves nothing, and HS* would be keyed with the client secret,
+#: which the bridge itself holds (so anyone who learns it could mint identities).
+ID_TOKEN_ALGORITHMS = frozenset({
+    "RS256", "RS384", "RS512", "PS256", "PS384", "PS512",
+    "ES256", "ES384", "ES512", "EdDSA", "Ed25519", "Ed448",
+})
+#: What a provider signs with when its discovery document does not say (Discovery 1.0 §3).
+DISCOVERY_DEFAULT_ALGORITHM = "RS256"
+_ALGORITHMS_KEY = "id_token_signing_alg_values_supported"
+_ISS_PROMISED_KEY = "authorization_response_iss_parameter_supported"
+
+
 class MissingClaimError(AuthlibBaseError):
     """No ID token, or neither it nor userinfo carries the external-id claim."""
 
     error = "missing_claim"
+
+
+class UntrustedProviderError(AuthlibBaseError):
+    """The provider's discovery document or answer does not prove who it is."""
+
+    error = "untrusted_provider"
+
+
+class IssuerMismatchError(AuthlibBaseError):
+    """The authorization response is not from the configured issuer (a mix-up attack)."""
+
+    error = "issuer_mismatch"
+
+
+class InstituteClient(FlaskOAuth2App):
+    """authlib's client, held to the configured issuer and to asymmetric signatures.
+
+    Every read of the discovery document goes through `load_server_metadata`
+    (the login start, the token request, the ID token's verification), so the
+    checks hold on each of them, and the document is never half-trusted.
+    """
+
+    OAUTH_APP_CONFIG = None  # authlib would otherwise merge a class-level dict into ours
+
+    def __init__(self, *args: Any, issuer: str, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.issuer = issuer
+
+    def load_server_metadata(self) -> dict[str, Any]:
+        try:
+            return checked_metadata(super().load_server_metadata(), issuer=self.issuer)
+        except UntrustedProviderError:
+            self.server_metadata.pop("_loaded_at", None)  # authlib's cache: fetch afresh next time
+            raise
+
+
+def checked_metadata(metadata: dict[str, Any], *, issuer: str) -> dict[str, Any]:
+    """The discovery document after the bridge's checks, its algorithms pinned in place.
+
+    The issuer must be the configured one exactly (Discovery 1.0 §4.3): a
+    provider naming another would otherwise have its tokens checked against
+    that other name. The advertised algorithms are cut down to asymmetric ones
+    (authlib verifies with whatever the document lists, `none` included).
+    """
+    named = metadata.get("issuer")
+    if named != issuer:
+        raise UntrustedProviderError(
+            description=f"discovery names the issuer {named!r}, not the configured one"
+        )
+    advertised = metadata.get(_ALGORITHMS_KEY) or [DISCOVERY_DEFAULT_ALGORITHM]
+    pinned = [alg for alg in advertised if alg in ID_TOKEN_ALGORITHMS]
+    if not pinned:
+        raise UntrustedProviderError(
+            description="the provider offers no asymmetric ID token signature"
+        )
+    metadata[_ALGORITHMS_KEY] = pinned
+    return metadata
+
+
+def check_response_issuer(client: FlaskOAuth2App, sent: list[str]) -> None:
+    """RFC 9207: the authorization response's `iss` must be our issuer.
+
+    Checked before the code is redeemed: a code another provider issued (or an
+    attacker injected) must never reach our token endpoint. A provider that
+    promises the parameter must send it.
+    """
+    metadata = client.load_server_metadata()
+    if not sent:
+        if metadata.get(_ISS_PROMISED_KEY) is True:
+            raise IssuerMismatchError(description="the response has no iss, though promised")
+        return
+    if len(sent) > 1 or sent[0] != metadata["issuer"]:
+        raise IssuerMismatchError(description="the response's iss is not the issuer")
 
 
 def init_app(app: Flask) -> None:
@@ -42,9 +134,12 @@ def init_app(app: Flask) -> None:
     oauth = OAuth(app)
     oauth.register(
         CLIENT_NAME,
+        client_cls=InstituteClient,
+        issuer=settings.oidc_issuer,
         client_id=settings.oidc_client_id,
         client_secret=settings.oidc_client_secret,
-        server_metadata_url=settings.oidc_issuer + "/.well-known/openid-configuration",
+        # Discovery 1.0 §4: a terminating slash of the issuer is dropped before appending.
+        server_metadata_url=settings.oidc_issuer.rstrip("/") + "/.well-known/openid-configuration",
         client_kwargs={
             "scope": settings.oidc_scopes,
             "code_challenge_method": "S256",
@@ -65,10 +160,20 @@ def external_id_from(client: FlaskOAuth2App, token: dict[str, Any], claim: str) 
         raise MissingClaimError(description="the token response has no ID token")
     value = id_claims.get(claim)
     if value is None:
-        value = client.userinfo(token=token).get(claim)
+        value = _userinfo_about(client, token, subject=id_claims.get("sub")).get(claim)
     if value is None or isinstance(value, dict | list) or str(value).strip() == "":
-        raise MissingClaimError(description=f"claim {claim!r} is missing")
+        raise MissingClaimError(
+            description=f"claim {claim!r} is in neither the ID token nor userinfo"
+        )
     return str(value)
+
+
+def _userinfo_about(client: FlaskOAuth2App, token: dict[str, Any], *, subject: Any) -> dict:
+    """Userinfo, used only when it is about the ID token's subject (Core 5.3.2)."""
+    info = client.userinfo(token=token)
+    if subject is None or info.get("sub") != subject:
+        raise UntrustedProviderError(description="userinfo is about another subject")
+    return info
 
 
 def end_session_url(*, id_token: str | None, post_logout_redirect_uri: str) -> str | None:

@@ -13,6 +13,7 @@ import secrets
 import sys
 
 from flask import Flask, g, request
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from bridge.services import Services, build_services
 from config import AppConfig, ConfigError, load_config
@@ -47,6 +48,12 @@ def create_app(config: AppConfig | None = None, *, services: Services | None = N
         MAX_CONTENT_LENGTH=21 * 1024 * 1024,
     )
     app.json.ensure_ascii = False
+    if settings.trusted_proxies:
+        # Behind a reverse proxy every request comes from the proxy: believe its
+        # X-Forwarded-For/-Proto for exactly that many hops, so per-client limits
+        # (the admin login's) see clients, and clients cannot name themselves.
+        hops = settings.trusted_proxies
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)
 
     @app.before_request
     def _request_id():

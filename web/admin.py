@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import json
 import logging
 import re
@@ -60,9 +61,15 @@ CSRF_FIELD = "csrf_token"
 RECONCILE_KEY = "bridge:reconcile:last"
 ROSTER_PREFIX = "bridge:admin:roster:"  # an uploaded roster between preview and apply
 ROSTER_TTL = 30 * 60
-LOGIN_FAILURES_PREFIX = "bridge:admin:login-failures:"
-LOGIN_FAILURES_MAX = 10
-LOGIN_FAILURES_WINDOW = 5 * 60
+# Token login throttling, per client address (an IPv6 client: its /64). A few
+# mistypes are free; then each failure locks the address out, twice as long as
+# the last time. Other addresses (the other administrators) are not affected.
+LOGIN_FAILURES_PREFIX = "bridge:admin:login-failures:"  # failures in a row, per address
+LOGIN_LOCK_PREFIX = "bridge:admin:login-lock:"  # present while the address is locked out
+FREE_LOGIN_FAILURES = 5
+FIRST_LOCKOUT = 30  # seconds, after the fifth failure
+MAX_LOCKOUT = 3600
+FAILURE_MEMORY = 24 * 3600  # failures are forgotten a day after the last one
 PAGE = 50
 LIST_CAP = 30  # ids shown per cell of the roster preview before "и ещё N"
 
@@ -251,24 +258,62 @@ def _login_page(*, error: str | None = None, status: int = 200) -> Response:
     return make_response(body, status)
 
 
+def _client_key() -> str:
+    """Who is knocking: the client's address (through trusted proxies), an IPv6 one as its /64."""
+    address = request.remote_addr or "-"
+    try:
+        parsed = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if parsed.version == 6:
+        return str(ipaddress.ip_network(f"{parsed}/64", strict=False))
+    return str(parsed)
+
+
+def _lockout_left(svc: Services, client: str) -> int:
+    return max(int(svc.redis.ttl(LOGIN_LOCK_PREFIX + client)), 0)
+
+
+def _record_login_failure(svc: Services, client: str) -> None:
+    pipe = svc.redis.pipeline()
+    pipe.incr(LOGIN_FAILURES_PREFIX + client)
+    pipe.expire(LOGIN_FAILURES_PREFIX + client, FAILURE_MEMORY)
+    failures = int(pipe.execute()[0])
+    if failures >= FREE_LOGIN_FAILURES:
+        lockout = min(FIRST_LOCKOUT * 2 ** (failures - FREE_LOGIN_FAILURES), MAX_LOCKOUT)
+        svc.redis.set(LOGIN_LOCK_PREFIX + client, failures, ex=lockout)
+
+
+def _forget_login_failures(svc: Services, client: str) -> None:
+    svc.redis.delete(LOGIN_FAILURES_PREFIX + client, LOGIN_LOCK_PREFIX + client)
+
+
+def _locked_out_page(seconds: int) -> Response:
+    wait = f"{seconds} с" if seconds < 60 else f"{-(-seconds // 60)} мин"
+    response = _login_page(
+        error=f"Слишком много неудачных попыток с вашего адреса. Повторите через {wait}.",
+        status=429,
+    )
+    response.headers["Retry-After"] = str(seconds)
+    return response
+
+
 @bp.post("/login")
 def login_submit():
     svc = _services()
-    throttle = LOGIN_FAILURES_PREFIX + (request.remote_addr or "-")
-    if int(svc.redis.get(throttle) or 0) >= LOGIN_FAILURES_MAX:
-        return _login_page(error="Слишком много неудачных попыток. Подождите пять минут.",
-                           status=429)
+    client = _client_key()
+    locked_for = _lockout_left(svc, client)
+    if locked_for:  # the token is not even looked at: guessing stays slow
+        return _locked_out_page(locked_for)
     presented = request.form.get("token", "").strip()
     owner = token_owner(svc.settings.api_tokens, presented)
     found = (owner, svc.settings.api_tokens[owner]) if owner else None
     if found is None:
-        pipe = svc.redis.pipeline()
-        pipe.incr(throttle)
-        pipe.expire(throttle, LOGIN_FAILURES_WINDOW)
-        pipe.execute()
+        _record_login_failure(svc, client)
         log.warning("admin: token login refused")
         return _login_page(error="Токен не подошёл. Проверьте, что он скопирован целиком.",
                            status=403)
+    _forget_login_failures(svc, client)
     name, token = found
     session[TOKEN_NAME_KEY] = name
     session[TOKEN_MARK_KEY] = _token_mark(token)

@@ -9,7 +9,8 @@ import click
 from flask import current_app
 from flask.cli import AppGroup, with_appcontext
 
-from bridge.discourse import DiscourseError
+from bridge import discourse_connect
+from bridge.discourse import DiscourseError, Redirected
 
 discourse_cli = AppGroup("discourse", help="Prepare the forum for the bridge.")
 sync_cli = AppGroup("sync", help="Role sync: reconcile the forum with the roster.")
@@ -86,8 +87,16 @@ def doctor():
         problems += not ok
         click.echo(f"[{'ok' if ok else 'FAIL'}] {text}")
 
+    def warn(text: str) -> None:
+        click.echo(f"[warn] {text}")
+
     try:
         site = svc.discourse.site_settings("discourse_connect")
+    except Redirected as error:
+        report(False, f"DISCOURSE_URL {settings.discourse_url} redirects to "
+                      f"{_without_query(error.location)}: set DISCOURSE_URL to the forum's own "
+                      "base URL (scheme, host and port exactly as the forum answers)")
+        raise SystemExit(1) from None
     except DiscourseError as error:
         report(False, f"the API key cannot read site settings: {error}")
         raise SystemExit(1) from None
@@ -97,6 +106,9 @@ def doctor():
     expected = settings.public_url + "/sso"
     report(site.get("discourse_connect_url") == expected,
            f"discourse_connect_url is {expected}")
+    if site.get("enable_discourse_connect") in ("true", True):
+        _check_connect_request(svc, report)
+    _check_logout_redirect(svc, report, warn)
     for name in sorted(svc.config.roles.managed):
         report(svc.discourse.group(name) is not None, f"managed group {name} exists")
     names = {c.get("slug") for c in svc.discourse.categories()}
@@ -106,6 +118,50 @@ def doctor():
         click.echo(f"{problems} problem(s); `flask --app wsgi discourse setup` fixes missing "
                    "groups and categories")
         raise SystemExit(1)
+
+
+def _check_connect_request(svc, report) -> None:
+    """The forum's return_sso_url must be DISCOURSE_URL + /session/sso_login exactly.
+
+    `/sso` refuses any other return URL (no open redirect), so a DISCOURSE_URL
+    that differs from the forum's own base URL (http for https, www., a port)
+    refuses every login. The forum's signature also proves the shared secret.
+    """
+    settings = svc.settings
+    try:
+        fields = svc.discourse.discourse_connect_request()
+    except (discourse_connect.InvalidSignature, discourse_connect.InvalidPayload):
+        report(False, "the forum signs with DISCOURSE_CONNECT_SECRET (it does not: make "
+                      "discourse_connect_secret and DISCOURSE_CONNECT_SECRET equal)")
+        return
+    except DiscourseError as error:
+        report(False, f"the forum starts a DiscourseConnect login at /session/sso: {error}")
+        return
+    report(True, "the forum signs with DISCOURSE_CONNECT_SECRET")
+    return_url = fields.get("return_sso_url", "")
+    forum_base = return_url.removesuffix("/session/sso_login")
+    if forum_base == settings.discourse_url:
+        report(True, f"DISCOURSE_URL is the forum's own base URL ({forum_base})")
+    else:
+        report(False, f"DISCOURSE_URL is {settings.discourse_url}, but the forum's own base URL "
+                      f"is {forum_base} (its return_sso_url): every login would be refused; "
+                      f"set DISCOURSE_URL={forum_base}")
+
+
+def _check_logout_redirect(svc, report, warn) -> None:
+    """Without it a forum logout leaves the bridge's and the identity provider's sessions."""
+    expected = svc.settings.public_url + "/logout"
+    actual = svc.discourse.site_settings("logout_redirect").get("logout_redirect") or ""
+    if actual == expected:
+        report(True, f"logout_redirect is {expected}")
+    else:
+        warn(f"logout_redirect is {actual or 'empty'}, expected {expected}: a forum logout "
+             "would leave the bridge's and the identity provider's sessions open")
+
+
+def _without_query(url: str) -> str:
+    """Enough of a URL to act on; a query string might carry something private."""
+    return url.split("?", 1)[0]
 
 
 def register_commands(app) -> None:

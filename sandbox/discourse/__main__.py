@@ -13,6 +13,8 @@ from pathlib import Path
 
 from werkzeug.serving import WSGIRequestHandler, run_simple
 
+from config.settings import is_production
+
 
 class QuietHandler(WSGIRequestHandler):
     """The app logs one line per request itself, without query strings (secrets)."""
@@ -60,7 +62,7 @@ def _persist(store, path: Path, every: float = 3.0) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    if os.environ.get("BRIDGE_ENV", "").strip().lower() == "production":
+    if is_production():  # the environment, then `.env`: as the bridge reads it
         print(
             "sandbox-discourse: refusing to start with BRIDGE_ENV=production "
             "(the sandbox is for development and tests only)",

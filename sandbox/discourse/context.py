@@ -30,6 +30,9 @@ class Settings:
     connect_secret: str = ""
     connect_url: str | None = None
     logout_redirect: str | None = None
+    #: The forum's own base URL (Discourse's `Discourse.base_url`, from its
+    #: hostname); None: the URL the request came in on.
+    base_url: str | None = None
     max_admin_api_reqs_per_minute: int = 60
     allow_duplicate_topic_titles: bool = False
     discourse_connect_overrides_groups: bool = False

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-import os
+import base64
+import json
 import secrets
 from dataclasses import dataclass
 
+from authlib.common.urls import add_params_to_uri
 from authlib.integrations.flask_oauth2 import AuthorizationServer
 from authlib.oauth2 import OAuth2Error
 from flask import Blueprint, Flask, current_app, g, jsonify, render_template, request
 from joserfc.jwk import KeySet, RSAKey
+
+from config.settings import is_production
 
 from .demo_users import DEMO_USERS
 from .models import SUPPORTED_SCOPES, USER_CLAIMS, BrowserSession, Client, Store, User, clock
@@ -30,6 +34,19 @@ INJECTABLE_TOKEN_ERRORS = {
     "temporarily_unavailable": 503,
 }
 
+#: What /_idp/misbehave can make the provider do wrong, for the bridge's tests:
+#: name another issuer (discovery and ID tokens), advertise other ID token
+#: algorithms, issue unsigned (`alg: none`) ID tokens, add or change userinfo
+#: claims (another `sub`, claims the ID token lacks), send another (or, with
+#: null, no) `iss` in authorization responses.
+MISBEHAVIOURS: dict[str, tuple[type, ...]] = {
+    "claimed_issuer": (str,),
+    "id_token_algs": (list,),
+    "unsigned_id_tokens": (bool,),
+    "userinfo_extra": (dict,),
+    "response_iss": (str, type(None)),
+}
+
 _ERROR_MESSAGES = {
     "invalid_client": "Приложение, которое отправило вас сюда, не зарегистрировано "
     "на сервере входа.",
@@ -44,7 +61,8 @@ class SandboxRefusedError(RuntimeError):
 
 
 def refuse_in_production() -> None:
-    if os.environ.get("BRIDGE_ENV", "").strip().lower() == "production":
+    """BRIDGE_ENV read as the bridge reads it: the environment, then `.env`."""
+    if is_production():
         raise SandboxRefusedError(
             "The demo identity provider is a sandbox and does not run with "
             "BRIDGE_ENV=production: configure OIDC_ISSUER to point at the real one."
@@ -61,9 +79,21 @@ class DemoIdP:
     def url(self, path: str) -> str:
         return self.issuer + path
 
+    @property
+    def claimed_issuer(self) -> str:
+        return self.store.misbehaviour().get("claimed_issuer") or self.issuer
+
+    def response_issuer(self) -> str | None:
+        """The `iss` of authorization responses (RFC 9207); None leaves it out."""
+        misbehaviour = self.store.misbehaviour()
+        if "response_iss" in misbehaviour:
+            return misbehaviour["response_iss"]
+        return self.claimed_issuer
+
     def metadata(self) -> dict:
+        algorithms = self.store.misbehaviour().get("id_token_algs") or [SIGNING_ALG]
         return {
-            "issuer": self.issuer,
+            "issuer": self.claimed_issuer,
             "authorization_endpoint": self.url("/authorize"),
             "token_endpoint": self.url("/token"),
             "userinfo_endpoint": self.url("/userinfo"),
@@ -73,7 +103,8 @@ class DemoIdP:
             "response_modes_supported": ["query"],
             "grant_types_supported": ["authorization_code"],
             "subject_types_supported": ["public"],
-            "id_token_signing_alg_values_supported": [SIGNING_ALG],
+            "id_token_signing_alg_values_supported": algorithms,
+            "authorization_response_iss_parameter_supported": True,
             "code_challenge_methods_supported": ["S256"],
             "scopes_supported": list(SUPPORTED_SCOPES),
             "token_endpoint_auth_methods_supported": [
@@ -128,6 +159,7 @@ def create_app(*, issuer: str, clients: list[dict], users: list[dict] | None = N
         issuer=issuer, store=store, signing_key=signing_key, server=server
     )
     app.register_blueprint(bp)
+    app.after_request(_issuer_in_authorization_response)
     app.after_request(_session_cookie_and_headers)
     return app
 
@@ -170,6 +202,19 @@ def remembered_user(max_age: str | None) -> User | None:
     if max_age is not None and max_age.isdigit() and clock() - session.auth_time > int(max_age):
         return None
     return idp().store.users.get(session.sub)
+
+
+def _issuer_in_authorization_response(response):
+    """RFC 9207: a redirect back to the client names the issuer, errors included."""
+    if (
+        request.endpoint in ("idp.authorize", "idp.authorize_decision")
+        and response.status_code in (302, 303)
+        and response.location
+    ):
+        issuer = idp().response_issuer()
+        if issuer is not None:
+            response.location = add_params_to_uri(response.location, [("iss", issuer)])
+    return response
 
 
 def _session_cookie_and_headers(response):
@@ -322,12 +367,40 @@ def token():
         response.headers["Cache-Control"] = "no-store"
         response.headers["Pragma"] = "no-cache"
         return response
-    return idp().server.create_token_response()
+    idp().store.count_token_request()
+    response = idp().server.create_token_response()
+    if idp().store.misbehaviour().get("unsigned_id_tokens") and response.status_code == 200:
+        body = response.get_json()
+        if body.get("id_token"):
+            body["id_token"] = _unsigned(body["id_token"])
+            response.set_data(json.dumps(body))
+    return response
+
+
+def _unsigned(id_token: str) -> str:
+    """The same claims as an unsecured JWT (`alg: none`, no signature): a broken provider.
+
+    `at_hash` is left out (it is optional in the code flow): its hash function
+    follows the signature's, and "none" has none.
+    """
+    encoded = id_token.split(".")[1]
+    claims = json.loads(base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4)))
+    claims.pop("at_hash", None)
+    return f"{_base64url({'alg': 'none', 'typ': 'JWT'})}.{_base64url(claims)}."
+
+
+def _base64url(data: dict) -> str:
+    return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
 
 
 @bp.route("/userinfo", methods=["GET", "POST"])
 def userinfo():
-    return idp().server.create_endpoint_response("userinfo")
+    response = idp().server.create_endpoint_response("userinfo")
+    extra = idp().store.misbehaviour().get("userinfo_extra")
+    if extra and response.status_code == 200 and response.is_json:
+        body = {**response.get_json(), **extra}
+        response.set_data(json.dumps(body, ensure_ascii=False))
+    return response
 
 
 @bp.route("/end_session", methods=["GET", "POST"])
@@ -373,6 +446,28 @@ def control_next_token_error():
     description = data.get("error_description")
     idp().store.set_next_token_error({"error": error, "error_description": description})
     return jsonify({"ok": True, "next_token_error": error})
+
+
+@bp.post("/_idp/misbehave")
+def control_misbehave():
+    """Make the provider misbehave until the next reset (see MISBEHAVIOURS)."""
+    data = request.get_json(silent=True)
+    if not isinstance(data, dict):
+        return jsonify({"ok": False, "message": "send a JSON object"}), 400
+    for key, value in data.items():
+        allowed = MISBEHAVIOURS.get(key)
+        if allowed is None:
+            known = ", ".join(sorted(MISBEHAVIOURS))
+            return jsonify({"ok": False, "message": f"unknown {key!r}; known: {known}"}), 400
+        if not isinstance(value, allowed):
+            return jsonify({"ok": False, "message": f"{key} has the wrong type"}), 400
+    idp().store.set_misbehaviour(data)
+    return jsonify({"ok": True, "misbehaviour": data})
+
+
+@bp.get("/_idp/stats")
+def control_stats():
+    return jsonify({"token_requests": idp().store.token_requests()})
 
 
 @bp.get("/_idp/health")

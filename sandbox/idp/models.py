@@ -216,6 +216,8 @@ class Store:
         self._tokens: dict[str, Token] = {}
         self._sessions: dict[str, BrowserSession] = {}
         self._next_token_error: dict | None = None
+        self._misbehaviour: dict = {}
+        self._token_requests = 0
 
     # -- authorization codes ------------------------------------------------
 
@@ -311,9 +313,27 @@ class Store:
             error, self._next_token_error = self._next_token_error, None
             return error
 
+    def set_misbehaviour(self, misbehaviour: dict) -> None:
+        with self._lock:
+            self._misbehaviour = dict(misbehaviour)
+
+    def misbehaviour(self) -> dict:
+        with self._lock:
+            return dict(self._misbehaviour)
+
+    def count_token_request(self) -> None:
+        with self._lock:
+            self._token_requests += 1
+
+    def token_requests(self) -> int:
+        with self._lock:
+            return self._token_requests
+
     def reset(self) -> None:
         with self._lock:
             self._codes.clear()
             self._tokens.clear()
             self._sessions.clear()
             self._next_token_error = None
+            self._misbehaviour = {}
+            self._token_requests = 0

@@ -62,6 +62,10 @@ def build_server(
 
     public_jwks = KeySet([signing_key]).as_dict(private=False)
 
+    def claimed_issuer() -> str:
+        """The issuer named in tokens: the real one unless a test made the provider lie."""
+        return store.misbehaviour().get("claimed_issuer") or issuer
+
     class CodeGrant(grants.AuthorizationCodeGrant):
         TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]
 
@@ -109,7 +113,7 @@ def build_server(
 
         def get_client_claims(self, client):
             # A single-string aud lets the end_session endpoint find the client.
-            return {"iss": issuer, "aud": client.get_client_id()}
+            return {"iss": claimed_issuer(), "aud": client.get_client_id()}
 
         def generate_user_info(self, user, scope):
             return user.user_info(scope)
@@ -123,7 +127,7 @@ def build_server(
 
     class DemoUserInfoEndpoint(UserInfoEndpoint):
         def get_issuer(self):
-            return issuer
+            return claimed_issuer()
 
         def generate_user_info(self, user: User, scope: str) -> UserInfo:
             return user.user_info(scope)

@@ -7,6 +7,7 @@ import pytest
 from tests.admin.conftest import csrf_of, login, page_csrf, text
 from tests.conftest import API_TOKEN
 from tests.sync.conftest import member_body
+from web.admin import FREE_LOGIN_FAILURES
 
 PAGES = ["/admin/", "/admin/jobs/failed", "/admin/audit", "/admin/roster", "/admin/events",
          "/admin/members/t-1"]
@@ -68,7 +69,7 @@ def test_login_with_a_bad_token_is_refused(client, token):
 
 
 def test_repeated_bad_logins_are_slowed_down(client):
-    for _ in range(10):
+    for _ in range(FREE_LOGIN_FAILURES):
         assert login(client, "wrong").status_code == 403
     response = login(client)  # even the right token waits now
     assert response.status_code == 429

@@ -74,9 +74,46 @@ def test_production_has_no_embedded_defaults():
     ("BRIDGE_OFFBOARD_MAX_SHARE", "2", "must be between 0 and 1"),
     ("BRIDGE_PRECREATE_USERS", "perhaps", "must be true or false"),
     ("DISCOURSE_URL", "https://forum.example.org/?x=1", "must not have a query"),
+    ("BRIDGE_TRUSTED_PROXIES", "-1", "must be at least 0"),
+    ("BRIDGE_TRUSTED_PROXIES", "nginx", "must be a whole number"),
+    ("BRIDGE_TRUSTED_PROXIES", "50", "must be at most 10"),
 ])
 def test_single_problems(name, value, message):
     assert any(name in p and message in p for p in problems(**{name: value}))
+
+
+@pytest.mark.parametrize(("given", "kept"), [
+    ("https://forum.example.org/", "https://forum.example.org"),
+    ("HTTPS://Forum.Example.ORG:443", "https://forum.example.org"),
+    ("http://forum.example.org:80/", "http://forum.example.org"),
+    ("https://forum.example.org:8443", "https://forum.example.org:8443"),
+])
+def test_discourse_url_is_kept_as_discourse_spells_its_base_url(given, kept):
+    """`return_sso_url` is compared with DISCOURSE_URL + /session/sso_login, character for
+    character, and Discourse builds it from its base URL: lowercase, no default port."""
+    assert load_settings({**GOOD, "DISCOURSE_URL": given}).discourse_url == kept
+
+
+@pytest.mark.parametrize("given", [
+    "https://forum.example.org/forum", "https://forum.example.org/forum/",
+    "https://admin:secret@forum.example.org",
+])
+def test_discourse_url_is_only_scheme_host_and_port(given):
+    assert problems(DISCOURSE_URL=given) == [
+        "DISCOURSE_URL: must be the forum's base URL, scheme, host and port only "
+        f"(like https://forum.example.org), got {given!r}"
+    ]
+
+
+def test_no_proxy_is_trusted_unless_configured():
+    assert load_settings(GOOD).trusted_proxies == 0
+    assert load_settings({**GOOD, "BRIDGE_TRUSTED_PROXIES": "2"}).trusted_proxies == 2
+
+
+def test_the_issuer_is_kept_exactly_as_configured():
+    """The discovery document must name it exactly; some issuers end with a slash."""
+    settings = load_settings({**GOOD, "OIDC_ISSUER": "https://tenant.id.example.org/"})
+    assert settings.oidc_issuer == "https://tenant.id.example.org/"
 
 
 def copy_config(tmp_path: Path) -> Path:

@@ -37,7 +37,7 @@ def test_claim_missing_from_the_id_token_comes_from_userinfo():
 
 @pytest.mark.parametrize("value", [None, "", "  ", {"nested": 1}, ["a"]])
 def test_unusable_claim_is_an_error(value):
-    client = FakeClient({"employee_id": value})
+    client = FakeClient({"sub": "x", "employee_id": value})
     with pytest.raises(oidc.MissingClaimError):
         oidc.external_id_from(client, {"userinfo": {"sub": "x"}}, "employee_id")
 
@@ -62,14 +62,17 @@ class TestAnotherClaim:
 
 
 @pytest.mark.usefixtures("bridge")
-def test_unknown_error_code_from_the_url_is_not_logged(forum, members, browser, bridge, caplog):
+def test_unknown_error_code_from_the_url_is_not_logged(
+    forum, members, browser, bridge, caplog, idp_issuer
+):
     caplog.set_level(logging.INFO, logger="sso")
     page = get(browser, forum.url + "/session/sso?return_path=/").last
     assert "/authorize" in page.url
 
     response = browser.get(
         bridge.url + "/auth/callback",
-        params={"error": "x\nFAKE LOG LINE ivanova@example.org", "state": "s"},
+        params={"error": "x\nFAKE LOG LINE ivanova@example.org", "state": "s",
+                "iss": idp_issuer},
         allow_redirects=False,
         timeout=10,
     )

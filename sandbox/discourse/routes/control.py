@@ -237,11 +237,11 @@ def settings():
             if not isinstance(value, bool):
                 raise _bad(f"{key} must be a boolean")
             setattr(current, key, value)
-        elif key in ("connect_url", "logout_redirect"):
+        elif key in ("connect_url", "logout_redirect", "base_url"):
             if value is not None and not isinstance(value, str):
                 raise _bad(f"{key} must be a string or null")
-            if key == "connect_url" and value and value.endswith("/"):
-                raise _bad("connect_url must not end with a slash")
+            if key in ("connect_url", "base_url") and value and value.endswith("/"):
+                raise _bad(f"{key} must not end with a slash")
             setattr(current, key, value or None)
         elif key == "max_admin_api_reqs_per_minute":
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:

@@ -39,6 +39,11 @@ def safe_return_path(path: str | None) -> str:
     return path
 
 
+def _base_url() -> str:
+    """Discourse builds return_sso_url from its own base URL, not from the request."""
+    return sandbox().settings.base_url or request.host_url.rstrip("/")
+
+
 @bp.get("/session/sso")
 def sso() -> Response:
     ctx = sandbox()
@@ -48,7 +53,7 @@ def sso() -> Response:
     return_path = safe_return_path(request.args.get("return_path"))
     nonce = ctx.nonces.create(_browser_sid(), return_path)
     payload, sig = connect.encode(
-        {"nonce": nonce, "return_sso_url": request.host_url.rstrip("/") + "/session/sso_login"},
+        {"nonce": nonce, "return_sso_url": _base_url() + "/session/sso_login"},
         settings.connect_secret,
     )
     url = settings.connect_url or ""
