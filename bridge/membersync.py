@@ -24,7 +24,14 @@ from typing import Any
 import redis
 
 from bridge.audit import AuditLog
-from bridge.discourse import ClientError, DiscourseClient, NotFound, ServerError
+from bridge.discourse import (
+    ClientError,
+    DiscourseClient,
+    DiscourseError,
+    InvalidCredentials,
+    NotFound,
+    ServerError,
+)
 from bridge.members import Member, MemberStore, applied_state, connect_payload
 from bridge.rolesync import SyncPlan, plan_sync
 from config.mapping import Grants, GroupSpec, RolesConfig
@@ -43,6 +50,10 @@ class AccountNotYetThere(ServerError):
 
 class AccountGone(ClientError):
     """The account bound to a member no longer exists on the forum: reported, never guessed."""
+
+
+class ManagedGroupMissing(DiscourseError):
+    """A group `roles.yml` manages is not on the forum: the setup, not a member, is at fault."""
 
 
 @dataclass(frozen=True)
@@ -333,6 +344,8 @@ class MemberSync:
                     member.applied = applied_state(grants)
                 if not member.active and member.external_id in dirty:
                     self.offboard(member, cause=cause)  # log out, anonymize if asked
+            except InvalidCredentials:
+                raise
             except ClientError as error:  # this member's problem: the pass goes on
                 self.store.record_error(member.external_id, str(error))
                 refused.add(member.external_id)
@@ -448,7 +461,7 @@ class MemberSync:
             return int(cached)
         group = self.discourse.group(name)
         if group is None:
-            raise NotFound(
+            raise ManagedGroupMissing(
                 f"managed group {name!r} is missing on the forum: "
                 "run `flask --app wsgi discourse setup`"
             )

@@ -79,6 +79,10 @@ def sso():
     session[LOGIN_KEY] = login
     try:
         return oidc.institute().authorize_redirect(settings.public_url + "/auth/callback")
+    except oidc.UntrustedProviderError as error:
+        log.warning("identity provider not trusted at login start: %s", error.description)
+        session.pop(LOGIN_KEY, None)
+        return pages.error(502, *pages.IDP_UNTRUSTED, retry=False)
     except oidc.IDP_ERRORS as error:
         log.warning("identity provider unreachable at login start: %s", type(error).__name__)
         session.pop(LOGIN_KEY, None)

@@ -12,7 +12,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from bridge.discourse import ClientError
+from bridge.discourse import ClientError, InvalidCredentials
 from bridge.membersync import MemberSync
 from bridge.services import Services
 from workers import enqueue
@@ -38,6 +38,8 @@ def _converge_one(svc: Services, sync: MemberSync, external_id: str, cause: str)
             return {"result": "unknown member"}
         try:
             result = sync.converge(member, cause=cause)
+        except InvalidCredentials:
+            raise  # the bridge's configuration, not this member's problem
         except ClientError as error:
             svc.members.record_error(external_id, str(error))
             raise
@@ -63,6 +65,8 @@ def sync_members(external_ids: list[str], cause: str = "roster") -> dict:
     for external_id in external_ids:
         try:
             results[external_id] = _converge_one(svc, sync, external_id, cause).get("result")
+        except InvalidCredentials:
+            raise
         except ClientError:
             refused.append(external_id)
     if refused:

@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 import re
 
-import pytest
-
 from tests.admin.conftest import page_csrf, text
 from tests.sync.conftest import member_body, seed_accounts
 from workers.queue import queue
@@ -75,12 +73,6 @@ def _failed_jobs(client, auth, sandbox, work, services, n=1):
     return registry.get_job_ids()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="InvalidCredentials is a ClientError now (issue 9 item 17): sync_members in "
-    "workers/members.py (the lead's file) must re-raise it before its per-member "
-    "`except ClientError`, else a revoked key reads as 'Discourse refused N members'",
-)
 def test_failed_job_is_listed_and_retried(admin_client, client, auth, sandbox, work, services):
     [job_id] = _failed_jobs(client, auth, sandbox, work, services)
     page = admin_client.get("/admin/jobs/failed")
