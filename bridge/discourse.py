@@ -317,8 +317,9 @@ class DiscourseClient:
         body = self._request("POST", "/admin/groups.json", json={"group": fields})
         return body["basic_group"]
 
-    def update_group(self, group_id: int, **fields: Any) -> None:
-        self._request("PUT", f"/groups/{group_id}.json", json={"group": fields})
+    def update_group(self, group_id: int, *, name: str, **fields: Any) -> None:
+        """Change a group's attributes; the document requires its (unchanged) name too."""
+        self._request("PUT", f"/groups/{group_id}.json", json={"group": {"name": name, **fields}})
 
     def group(self, name: str) -> dict | None:
         try:

@@ -496,7 +496,7 @@ class MemberSync:
                   "messageable_level": spec.messageable_level}
         if all(group.get(key) == value for key, value in wanted.items()):
             return
-        self.discourse.update_group(int(group["id"]), **wanted)
+        self.discourse.update_group(int(group["id"]), name=spec.name, **wanted)
         self.audit.record(subject=f"group:{spec.name}", action="group.levels",
                           target=spec.name, cause="admin",
                           detail=f"mentionable={spec.mentionable} messageable={spec.messageable}")

@@ -109,14 +109,20 @@ def doctor():
     if site.get("enable_discourse_connect") in ("true", True):
         _check_connect_request(svc, report)
     _check_logout_redirect(svc, report, warn)
-    for name in sorted(svc.config.roles.managed):
-        report(svc.discourse.group(name) is not None, f"managed group {name} exists")
+    for name, spec in sorted(svc.config.roles.groups.items()):
+        group = svc.discourse.group(name)
+        report(group is not None, f"managed group {name} exists")
+        if group is not None:
+            levels = (group.get("mentionable_level"), group.get("messageable_level"))
+            report(levels == (spec.mentionable_level, spec.messageable_level),
+                   f"group {name}: @mention by {spec.mentionable}, messages by "
+                   f"{spec.messageable} (forum levels {levels[0]}, {levels[1]})")
     names = {c.get("slug") for c in svc.discourse.categories()}
     for slug in sorted(svc.config.events.categories):
         report(slug in names, f"category {slug} exists")
     if problems:
         click.echo(f"{problems} problem(s); `flask --app wsgi discourse setup` fixes missing "
-                   "groups and categories")
+                   "groups and categories, and group levels")
         raise SystemExit(1)
 
 

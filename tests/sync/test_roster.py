@@ -166,3 +166,55 @@ def test_bad_rosters_are_refused_and_change_nothing(client, auth, forum, service
         assert response.status_code == status, (kwargs, response.json)
         assert set(response.json) == {"error", "message", "details"}
     assert services.members.all_ids() == []
+
+
+def test_the_valve_guards_roles_too(client, auth, forum, work, services):
+    """A roster that strips many active members of managed groups is refused until forced."""
+    with_accounts(forum, client, auth, work)
+    stored = {m.external_id: m.version for m in services.members.all()}
+    demoted = roster(30, role_of={i: "participant" for i in range(0, 30, 4)})  # 8 winners
+    refused = client.post("/api/v1/roster", json=demoted, headers=auth)
+    assert refused.status_code == 409
+    assert refused.json["error"] == "too_many_lose_groups"
+    details = refused.json["details"]
+    assert (details["losing_groups"], details["active"], details["offboarded"]) == (8, 30, 0)
+    assert details["losses"]["t-0"] == ["winners"]
+    assert {m.external_id: m.version for m in services.members.all()} == stored
+    assert not services.members.dirty_ids()
+
+    dry = client.post("/api/v1/roster?dry_run=true", json=demoted, headers=auth)
+    assert dry.status_code == 200
+    assert dry.json["safety_valve"]["trips"] is True
+
+    forced = client.post("/api/v1/roster?force=true", json=demoted, headers=auth)
+    assert forced.status_code == 202
+    work()
+    assert forum.user("acc0")["groups"] == ["club", "participants", "r-vyazma"]
+
+
+def test_an_unknown_csv_column_is_refused_by_name(client, auth, forum, services):
+    body = ("external_id,email,role\n"
+            "c-1,petrov@example.org,winner\n")
+    response = client.post("/api/v1/roster", data=body.encode(), headers={
+        **auth, "Content-Type": "text/csv"})
+    assert response.status_code == 422
+    assert response.json["error"] == "unknown_columns"
+    assert "'role'" in response.json["message"]
+    assert response.json["details"] == [{"field": "role", "message": "unknown column"}]
+    assert services.members.all_ids() == []
+
+
+def test_a_csv_header_with_a_bare_carriage_return_is_a_clear_refusal(client, auth, services):
+    for body in (b"external_id,em\rail\nc-1,a@example.org\n", b"external_id,\"em\rail\"\n"):
+        response = client.post("/api/v1/roster", data=body, headers={
+            **auth, "Content-Type": "text/csv"})
+        assert 400 <= response.status_code < 500, response.json
+    assert services.members.all_ids() == []
+
+
+def test_a_csv_with_too_many_columns_is_refused_before_parsing(client, auth, services):
+    body = ("external_id," + ",".join(f"c{i}" for i in range(1_000_000)) + "\n").encode()
+    response = client.post("/api/v1/roster", data=body, headers={
+        **auth, "Content-Type": "text/csv"})
+    assert response.status_code == 422
+    assert "at most 64 columns" in response.json["message"]

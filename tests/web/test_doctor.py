@@ -74,3 +74,25 @@ def test_doctor_warns_about_another_logout_redirect(app, ready_forum, bridge_por
     assert result.exit_code == 0, result.output  # a warning, not a failure
     assert ("[warn] logout_redirect is https://club.example.org/goodbye, expected "
             f"http://127.0.0.1:{bridge_port}/logout") in result.output
+
+
+def test_groups_anyone_may_mention_are_flagged_and_brought_in_line(app, sandbox, services):
+    """A group of thousands that anyone may @mention or message is a spam cannon."""
+    runner = app.test_cli_runner()
+    runner.invoke(args=["discourse", "setup"])
+    club = services.discourse.group("club")
+    assert (club["mentionable_level"], club["messageable_level"]) == (0, 0)
+    services.discourse.update_group(club["id"], name="club", mentionable_level=3,
+                                    messageable_level=3)
+
+    result = runner.invoke(args=["doctor"])
+    assert result.exit_code == 1
+    assert "[FAIL] group club: @mention by nobody, messages by nobody (forum levels 3, 3)" in (
+        result.output)
+
+    runner.invoke(args=["discourse", "setup"])
+    club = services.discourse.group("club")
+    assert (club["mentionable_level"], club["messageable_level"]) == (0, 0)
+    entry = services.audit.newest(limit=1, subject="group:club")[0]
+    assert (entry.action, entry.detail) == ("group.levels", "mentionable=nobody messageable=nobody")
+    assert "group club: @mention by nobody" in runner.invoke(args=["doctor"]).output
