@@ -42,6 +42,7 @@ GROUP_IDS = "bridge:group-ids"  # managed group name -> forum group id
 GROUP_SIZES = "bridge:group-sizes"  # managed group name -> members last seen
 ACCOUNT_OWNER = "bridge:account-owner:"  # forum user id -> its external id ("" for none)
 ACCOUNT_OWNER_TTL = 24 * 3600
+GROUP_INDEX_PAGE = 36  # groups a page of `GET /groups.json` (GroupsController#index)
 
 
 class AccountNotYetThere(ServerError):
@@ -262,10 +263,7 @@ class MemberSync:
         """
         members = list(self.store.all())
         self.discover_accounts(members, dry_run=dry_run)
-        current = {}
-        for name in sorted(self.roles.managed):
-            current[name] = [int(u["id"]) for u in self.discourse.group_members(name)]
-            self.r.hset(GROUP_SIZES, name, len(current[name]))
+        current = self.read_groups()
         outsiders = self._confirm_unbound(members, current, dry_run=dry_run)
         staff = {int(u["id"]): (bool(u.get("admin")), bool(u.get("moderator")))
                  for u in self.discourse.staff_users()}
@@ -290,6 +288,28 @@ class MemberSync:
         if refused:
             report["refused"] = sorted(refused)
         return report
+
+    def read_groups(self) -> dict[str, list[int]]:
+        """The forum user ids in every managed group (1000 a call).
+
+        When many managed groups may be empty (a new forum, groups last seen
+        empty), one look at the group index (36 groups a call, each with its
+        `user_count`) spares reading the empty ones.
+        """
+        sizes = self.r.hgetall(GROUP_SIZES)
+        managed = sorted(self.roles.managed)
+        maybe_empty = [name for name in managed if int(sizes.get(name) or 0) == 0]
+        empty: set[str] = set()
+        if len(maybe_empty) > -(-len(managed) // GROUP_INDEX_PAGE):
+            counts = {str(g.get("name", "")).lower(): g.get("user_count")
+                      for g in self.discourse.group_index()}
+            empty = {name for name in maybe_empty if counts.get(name.lower()) == 0}
+        current: dict[str, list[int]] = {}
+        for name in managed:
+            current[name] = ([] if name in empty else
+                             [int(u["id"]) for u in self.discourse.group_members(name)])
+        self.r.hset(GROUP_SIZES, mapping={name: len(ids) for name, ids in current.items()})
+        return current
 
     def _over_share(self, count: int, active: int) -> bool:
         return count > max(1, self.options.max_share * active)

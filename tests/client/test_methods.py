@@ -271,6 +271,42 @@ def test_remove_members(sandbox, discourse):
     assert_spec_clean(sandbox)
 
 
+def test_members_by_user_id(sandbox, discourse):
+    seeded = sandbox.seed(users=people(3), groups=[{"name": "club"}])
+    group_id = seeded["groups"]["club"]
+    ids = {u["username"]: u["id"] for u in sandbox.state()["users"]}
+
+    assert discourse.add_members(group_id, user_ids=[ids["m0000"], ids["m0002"]]) == [
+        "m0000", "m0002"]
+    assert sandbox.group_members("club") == {"m0000", "m0002"}
+    assert discourse.remove_members(group_id, user_ids=[ids["m0000"]]) == ["m0000"]
+    assert sandbox.group_members("club") == {"m0002"}
+    assert_spec_clean(sandbox)
+
+
+def test_group_index_counts_members_36_groups_a_page(sandbox, discourse):
+    sandbox.seed(users=people(2), groups=[{"name": f"g{i:02d}"} for i in range(40)],
+                 memberships={"g07": ["m0000", "m0001"]})
+
+    groups = discourse.group_index()
+
+    assert len(groups) == 40  # automatic groups are not asked for
+    assert {g["name"]: g["user_count"] for g in groups}["g07"] == 2
+    assert calls(sandbox, "GET /groups.json") == 2
+    assert_spec_clean(sandbox)
+
+
+def test_one_account_read_by_id_carries_its_external_id(sandbox, discourse):
+    sandbox.seed(users=[{"username": "petrov", "email": "p@example.org", "external_id": "t-9"}])
+    user_id = next(u["id"] for u in sandbox.state()["users"] if u["username"] == "petrov")
+
+    user = discourse.user(user_id)
+
+    assert user["single_sign_on_record"]["external_id"] == "t-9"
+    assert discourse.user(999_999) is None
+    assert_spec_clean(sandbox)
+
+
 # --- categories ------------------------------------------------------------------------
 def test_categories_and_create_category(sandbox, discourse):
     created = discourse.create_category(

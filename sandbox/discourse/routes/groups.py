@@ -244,6 +244,39 @@ def remove_members(group_id: int):
     return {"success": "OK", "usernames": removed, "skipped_usernames": skipped}
 
 
+GROUPS_PAGE_SIZE = 36  # GroupsController#index on a desktop user agent (15 on mobile)
+GROUP_TYPE_FILTERS = {
+    "public": lambda g: g.public_admission and not g.automatic,
+    "close": lambda g: not g.public_admission and not g.automatic,
+    "automatic": lambda g: g.automatic,
+    "non_automatic": lambda g: not g.automatic,
+}
+
+
+@bp.get("/groups.json")
+@api_view
+def list_groups():
+    """GroupsController#index: 36 groups a page from page 0, with `total_rows_groups`."""
+    store = sandbox().store
+    groups = sorted(store.groups.values(), key=lambda g: g.name.lower())
+    kind = request.args.get("type")
+    if kind:
+        if kind not in GROUP_TYPE_FILTERS:
+            raise invalid_parameters("type")
+        groups = [g for g in groups if GROUP_TYPE_FILTERS[kind](g)]
+    text = (request.args.get("filter") or "").lower()
+    if text:
+        groups = [g for g in groups if text in g.name.lower() or text in (g.full_name or "").lower()]
+    page = max(_int(request.args.get("page") or "0"), 0)
+    shown = groups[page * GROUPS_PAGE_SIZE : (page + 1) * GROUPS_PAGE_SIZE]
+    return {
+        "groups": [serializers.group_basic(store, g) for g in shown],
+        "extras": {"type_filters": ["my", "owner", *GROUP_TYPE_FILTERS]},
+        "total_rows_groups": len(groups),
+        "load_more_groups": f"/groups?page={page + 1}" + (f"&type={kind}" if kind else ""),
+    }
+
+
 @bp.get("/groups/<name>/members.json")
 @api_view
 def list_members(name: str):
