@@ -266,7 +266,8 @@ def list_groups():
         groups = [g for g in groups if GROUP_TYPE_FILTERS[kind](g)]
     text = (request.args.get("filter") or "").lower()
     if text:
-        groups = [g for g in groups if text in g.name.lower() or text in (g.full_name or "").lower()]
+        groups = [g for g in groups
+                  if text in g.name.lower() or text in (g.full_name or "").lower()]
     page = max(_int(request.args.get("page") or "0"), 0)
     shown = groups[page * GROUPS_PAGE_SIZE : (page + 1) * GROUPS_PAGE_SIZE]
     return {
