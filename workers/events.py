@@ -36,7 +36,9 @@ LOCK_TTL = 90.0  # seconds; extended before every call (a call may wait 70 s for
 LOCK_WAIT = 15.0  # a second job for the same event waits this long, then retries later
 BUSY_RETRY = 3
 SYNC_TIMEOUT = 300
-FEED_SOURCE_PREFIX = "bridge:ics-source:"  # source -> the external ids last seen in it
+# Feed key -> the external ids last seen in it. (Not the older "bridge:ics-source:" sets:
+# those were written before feeds had namespaces and may name API events.)
+FEED_SOURCE_PREFIX = "bridge:ics-feed:"
 
 
 class LockLost(ServerError):
@@ -195,11 +197,13 @@ def import_calendar(
     delete_missing: bool = False,
     cause: str = "ics",
 ) -> ImportReport:
-    """Accept every event of an iCalendar document like a PUT of the API would."""
+    """Accept every event of an iCalendar document like a PUT of the API would, each
+    under an id in the feed's own namespace (`ics.feed_external_id`)."""
     config = services.config
     report = ImportReport()
     store = event_store(services)
-    parsed = ics.parse_calendar(data, kinds=config.events.kinds, default_kind=kind)
+    feed = ics.feed_key(source)
+    parsed = ics.parse_calendar(data, feed=feed, kinds=config.events.kinds, default_kind=kind)
     seen: list[str] = []
     for item in parsed:
         if item.problem:
@@ -231,7 +235,7 @@ def import_calendar(
             report.created.append(item.external_id)
         else:
             report.updated.append(item.external_id)
-    source_key = FEED_SOURCE_PREFIX + ics.source_key(source)
+    source_key = FEED_SOURCE_PREFIX + feed
     previous = set(services.redis.smembers(source_key))
     # A feed whose every event failed to parse withdraws nothing: more likely broken than empty.
     withdraw = delete_missing and (bool(seen) or not parsed)
@@ -269,12 +273,12 @@ def poll_feeds() -> dict[str, dict[str, int]]:
         try:
             data = ics.fetch(url, session=http_session())
         except ics.FetchError as error:
-            log.warning("feed %s: %s", ics.source_key(url), error)
+            log.warning("feed %s: %s", ics.feed_key(url), error)
             results[url] = {"errors": 1}
             continue
         report = import_calendar(services, data, source=url, kind=kind, cause="ics")
         results[url] = report.counts()
-        log.info("feed %s: %s", ics.source_key(url), report.counts())
+        log.info("feed %s: %s", ics.feed_key(url), report.counts())
     return results
 
 
