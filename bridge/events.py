@@ -182,6 +182,7 @@ class Event:
     forum: dict[str, Any] = field(default_factory=dict)  # what the topic shows
     content_hash: str | None = None
     last_error: str | None = None
+    reported_deleted: int | None = None  # a webhook said this topic was deleted: check it
 
     @property
     def current_topic_external_id(self) -> str:
@@ -279,6 +280,26 @@ class EventStore(VersionedStore[Event]):
         if mark_dirty:  # the forum no longer shows the event: converge again
             self.r.sadd(DIRTY, external_id)
 
+    def report_deleted(self, external_id: str, topic_id: int) -> None:
+        """Note a webhook's word that the topic was deleted, for the next job to check.
+
+        The event is marked dirty in the same step: if its job is lost, the
+        periodic sweep queues it again.
+        """
+        pipe = self.r.pipeline()
+        pipe.hset(PREFIX + external_id, "reported_deleted", topic_id)
+        pipe.sadd(DIRTY, external_id)
+        pipe.execute()
+
+    def clear_deletion_report(self, external_id: str) -> None:
+        self.r.hdel(PREFIX + external_id, "reported_deleted")
+
+    def mark_clean(self, external_id: str, version: int) -> bool:
+        """Clean, unless a deletion was reported while the job ran: it still needs a look."""
+        if self.r.hexists(PREFIX + external_id, "reported_deleted"):
+            return False
+        return super().mark_clean(external_id, version)
+
     def set_title_level(self, external_id: str, level: int) -> None:
         self.r.hset(PREFIX + external_id, "title_level", level)
 
@@ -324,6 +345,7 @@ def _event(external_id: str, data: Mapping[str, str]) -> Event:
         forum=json.loads(data["forum"]) if data.get("forum") else {},
         content_hash=data.get("content_hash"),
         last_error=data.get("last_error"),
+        reported_deleted=number("reported_deleted"),
     )
 
 
@@ -516,9 +538,38 @@ class EventPublisher:
         event = self.store.get(external_id)
         if event is None:
             return Outcome("absent")
+        if event.reported_deleted is not None:
+            self._check_reported_deletion(event, cause)
         if event.removed:
             return self._withdraw(event, cause)
         return self._publish(event, cause)
+
+    def _check_reported_deletion(self, event: Event, cause: str) -> None:
+        """A webhook said the topic was deleted: believe the forum, not the hint.
+
+        A signed delivery can be a replay, and a moderator can recover a topic they
+        deleted; recreating on the word alone leaves two announcements. So the
+        topic is read back, and only one really gone is replaced.
+        """
+        if event.reported_deleted == event.topic_id and not event.removed:
+            self.keep_alive()
+            if self.discourse.topic(event.reported_deleted) is None:
+                self._forget_gone_topic(event, cause)
+            else:
+                log.info("event %s: topic %s was reported deleted but is there",
+                         event.external_id, event.reported_deleted)
+        self.store.clear_deletion_report(event.external_id)
+        event.reported_deleted = None
+
+    def _forget_gone_topic(self, event: Event, cause: str) -> None:
+        """The topic was deleted by hand: the next one gets a fresh external id."""
+        log.warning("event %s: its topic was deleted by hand, creating it again",
+                    event.external_id)
+        self.audit.record(subject=f"event:{event.external_id}", action="topic.gone",
+                          target=str(event.topic_id), cause=cause)
+        self.store.forget_topic(event.external_id, next_generation=event.generation + 1,
+                                mark_dirty=True)
+        _reload(event, self.store)
 
     # -- helpers ----------------------------------------------------------------
 
@@ -624,12 +675,7 @@ class EventPublisher:
                         f"the topic of event {event.external_id} disappeared twice in one run"
                     ) from None
                 recreated = True
-                log.warning("event %s: its topic was deleted by hand, creating it again",
-                            event.external_id)
-                self.audit.record(subject=f"event:{event.external_id}", action="topic.gone",
-                                  target=str(event.topic_id), cause=cause)
-                self.store.forget_topic(event.external_id, next_generation=event.generation + 1)
-                _reload(event, self.store)
+                self._forget_gone_topic(event, cause)
             except ClientError as error:
                 if title_taken(error) and event.title_level + 1 < TITLE_LEVELS:
                     self.store.set_title_level(event.external_id, event.title_level + 1)

@@ -27,7 +27,7 @@ from bridge.events import (
 from bridge.services import Services, http_session
 from bridge.versioned import Accepted
 from workers import runtime
-from workers.queue import enqueue, job_is_orphaned, job_state, requeue_or_enqueue
+from workers.queue import enqueue, enqueue_or_rerun, job_is_orphaned, requeue
 from workers.queue import job_id_for as queue_job_id
 
 log = logging.getLogger(__name__)
@@ -134,20 +134,40 @@ def sync_event(external_id: str, cause: str = "api"):
 
 def sweep_dirty_events(services: Services) -> list[str]:
     """Queue a job for every event whose change has no live job (a killed worker, a
-    Redis hiccup between store and enqueue). A job that failed for a permanent
-    reason stays failed, for an administrator to see and retry."""
+    Redis hiccup between store and enqueue, a webhook's report after the job had
+    finished). A job that failed for a permanent reason stays failed, for an
+    administrator to see and retry."""
     store = event_store(services)
     queued = []
     for event in store.many(store.dirty_ids()):
         job_id = job_id_for(event.external_id, event.version)
-        state = job_state(services.redis_raw, job_id)
-        if state is None or job_is_orphaned(services.redis_raw, job_id):
-            requeue_or_enqueue(
-                services.redis_raw, "workers.events.sync_event", event.external_id, "sweep",
-                job_id=job_id, timeout=SYNC_TIMEOUT,
-            )
-            queued.append(job_id)
+        if job_is_orphaned(services.redis_raw, job_id):
+            requeue(services.redis_raw, job_id)
+        elif not enqueue_or_rerun(services.redis_raw, "workers.events.sync_event",
+                                  event.external_id, "sweep", job_id=job_id,
+                                  timeout=SYNC_TIMEOUT):
+            continue
+        queued.append(job_id)
     return queued
+
+
+def report_topic_deleted(services: Services, topic_id: int) -> str:
+    """A `topic_destroyed` webhook: the event's own job reads the topic back.
+
+    Nothing is forgotten here: the job (the one the API and the sweep queue for
+    this version) replaces the topic only if Discourse confirms it is gone.
+    """
+    store = event_store(services)
+    event = next((e for e in store.all() if e.topic_id == topic_id), None)
+    if event is None:
+        return "not an announcement"
+    if event.removed:
+        return "withdrawn event: nothing to do"
+    store.report_deleted(event.external_id, topic_id)
+    enqueue_or_rerun(services.redis_raw, "workers.events.sync_event", event.external_id,
+                     "webhook", job_id=job_id_for(event.external_id, event.version),
+                     timeout=SYNC_TIMEOUT)
+    return "topic will be checked"
 
 
 def setup_categories(services: Services, *, cause: str = "admin") -> list[str]:
