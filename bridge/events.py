@@ -183,10 +183,16 @@ class Event:
     content_hash: str | None = None
     last_error: str | None = None
     reported_deleted: int | None = None  # a webhook said this topic was deleted: check it
+    accepted_at: float | None = None  # when the newest desired state was stored
 
     @property
     def current_topic_external_id(self) -> str:
         return self.topic_external_id or topic_external_id(self.external_id, self.generation)
+
+    def topic_url(self, forum_url: str) -> str | None:
+        if self.topic_id is None:
+            return None
+        return f"{forum_url.rstrip('/')}/t/{self.topic_id}"
 
     def public(self, forum_url: str) -> dict[str, Any]:
         forum = None
@@ -195,7 +201,7 @@ class Event:
                 "topic_id": self.topic_id,
                 "post_id": self.post_id,
                 "topic_external_id": self.topic_external_id,
-                "url": f"{forum_url.rstrip('/')}/t/{self.topic_id}",
+                "url": self.topic_url(forum_url),
             }
         return {
             "external_id": self.external_id,
@@ -346,6 +352,7 @@ def _event(external_id: str, data: Mapping[str, str]) -> Event:
         content_hash=data.get("content_hash"),
         last_error=data.get("last_error"),
         reported_deleted=number("reported_deleted"),
+        accepted_at=float(data["accepted_at"]) if data.get("accepted_at") else None,
     )
 
 
@@ -521,6 +528,7 @@ class EventPublisher:
         roles: RolesConfig,
         categories: CategoryResolver,
         delete_mode: str = "unlist",
+        calendar_url: str | None = None,
         keep_alive: Callable[[], None] | None = None,
     ):
         self.store = store
@@ -530,6 +538,7 @@ class EventPublisher:
         self.roles = roles
         self.categories = categories
         self.delete_mode = delete_mode
+        self.calendar_url = calendar_url  # the club calendar each announcement links to
         self.keep_alive = keep_alive or (lambda: None)
 
     # -- entry point ------------------------------------------------------------
@@ -594,7 +603,7 @@ class EventPublisher:
     def _render(self, event: Event) -> Rendered:
         return render_event(
             event.desired, external_id=event.external_id, config=self.config, roles=self.roles,
-            title_level=event.title_level,
+            title_level=event.title_level, calendar_url=self.calendar_url,
         )
 
     def _target(self, event: Event, rendered: Rendered) -> dict[str, Any]:

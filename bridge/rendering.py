@@ -30,6 +30,8 @@ MIN_FIRST_POST = 20  # Discourse's min_first_post_length
 MAX_POST = 32000  # Discourse's max_post_length
 CANCELLED_PREFIX = "ОТМЕНЕНО: "
 CANCELLED_LINE = "**Мероприятие отменено.**"
+CALENDAR_LINK = "[Добавить в календарь]({url})"
+CALENDAR_NAME = "Мероприятия Интернет-клуба «Учитель года»"
 
 MONTHS_GENITIVE = (
     "января", "февраля", "марта", "апреля", "мая", "июня",
@@ -231,8 +233,14 @@ def _environment(templates_dir: Path) -> jinja2.Environment:
     )
 
 
+def calendar_description(topic_url: str) -> str:
+    """The text of an event in the club calendar: where to read about it."""
+    return f"Анонс и обсуждение на форуме: {topic_url}"
+
+
 def render_body(
-    desired: Mapping[str, Any], *, config: EventsConfig, roles: RolesConfig
+    desired: Mapping[str, Any], *, config: EventsConfig, roles: RolesConfig,
+    calendar_url: str | None = None,
 ) -> str:
     """The first post, from the kind's template.
 
@@ -261,6 +269,10 @@ def render_body(
         # A cancelled event leaves the forum calendar; its post still says what it was.
         "calendar": calendar_block(desired, kind_label=kind.label)
         if config.calendar and not cancelled
+        else "",
+        # The club calendar (GET /calendar.ics), for a teacher's phone.
+        "calendar_link": CALENDAR_LINK.format(url=calendar_url)
+        if calendar_url and not cancelled
         else "",
     }
     text = _environment(config.templates_dir).get_template(kind.template).render(context)
@@ -311,9 +323,10 @@ def render_event(
     config: EventsConfig,
     roles: RolesConfig,
     title_level: int = 0,
+    calendar_url: str | None = None,
 ) -> Rendered:
     kind = config.kinds[desired["kind"]]
-    raw = render_body(desired, config=config, roles=roles)
+    raw = render_body(desired, config=config, roles=roles, calendar_url=calendar_url)
     if len(raw) < MIN_FIRST_POST:  # only a broken template gets here; keep Discourse happy
         raw = f"{raw}\n\n{russian_when(_parse(desired['starts_at']), _parse(desired['ends_at']))}"
     return Rendered(

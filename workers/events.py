@@ -80,6 +80,11 @@ def submit(
     return accepted, job_id
 
 
+def calendar_url(services: Services) -> str:
+    """The club calendar's address (web/calendar.py), for teachers outside the bridge."""
+    return services.settings.public_url.rstrip("/") + "/calendar.ics"
+
+
 def publisher(services: Services, *, keep_alive=None) -> EventPublisher:
     config = services.config
     return EventPublisher(
@@ -92,6 +97,7 @@ def publisher(services: Services, *, keep_alive=None) -> EventPublisher:
             services.redis, services.discourse, config.events, audit=services.audit
         ),
         delete_mode=services.settings.event_delete_mode,
+        calendar_url=calendar_url(services),
         keep_alive=keep_alive,
     )
 
