@@ -128,7 +128,11 @@ SEQUENCE_PROBLEM = "SEQUENCE must be an integer from 0 to 2^53-1"
 
 
 def checked_version(value: Any) -> int:
-    """The shared version rule, as the API applies it to `version`."""
+    """The shared version rule for a feed's SEQUENCE.
+
+    The one place to point at `bridge.versioned.Version` once the API's
+    `version` field is checked by it, so both follow one rule.
+    """
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_VERSION:
         raise ValueError(SEQUENCE_PROBLEM)
     return value
