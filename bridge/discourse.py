@@ -460,6 +460,18 @@ class DiscourseClient:
             return None
         return urlunsplit(("", "", target.path or "/", target.query, ""))
 
+    def topic(self, topic_id: int) -> dict | None:
+        """The topic, or None when it is deleted.
+
+        Discourse answers 404 for a deleted topic, except to staff (the API user),
+        who see it with `deleted_at` set.
+        """
+        try:
+            found = self._request("GET", f"/t/{topic_id}.json")
+        except NotFound:
+            return None
+        return None if found.get("deleted_at") else found
+
     def post(self, post_id: int) -> dict | None:
         try:
             return self._request("GET", f"/posts/{post_id}.json")

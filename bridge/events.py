@@ -182,10 +182,17 @@ class Event:
     forum: dict[str, Any] = field(default_factory=dict)  # what the topic shows
     content_hash: str | None = None
     last_error: str | None = None
+    reported_deleted: int | None = None  # a webhook said this topic was deleted: check it
+    accepted_at: float | None = None  # when the newest desired state was stored
 
     @property
     def current_topic_external_id(self) -> str:
         return self.topic_external_id or topic_external_id(self.external_id, self.generation)
+
+    def topic_url(self, forum_url: str) -> str | None:
+        if self.topic_id is None:
+            return None
+        return f"{forum_url.rstrip('/')}/t/{self.topic_id}"
 
     def public(self, forum_url: str) -> dict[str, Any]:
         forum = None
@@ -194,7 +201,7 @@ class Event:
                 "topic_id": self.topic_id,
                 "post_id": self.post_id,
                 "topic_external_id": self.topic_external_id,
-                "url": f"{forum_url.rstrip('/')}/t/{self.topic_id}",
+                "url": self.topic_url(forum_url),
             }
         return {
             "external_id": self.external_id,
@@ -279,6 +286,26 @@ class EventStore(VersionedStore[Event]):
         if mark_dirty:  # the forum no longer shows the event: converge again
             self.r.sadd(DIRTY, external_id)
 
+    def report_deleted(self, external_id: str, topic_id: int) -> None:
+        """Note a webhook's word that the topic was deleted, for the next job to check.
+
+        The event is marked dirty in the same step: if its job is lost, the
+        periodic sweep queues it again.
+        """
+        pipe = self.r.pipeline()
+        pipe.hset(PREFIX + external_id, "reported_deleted", topic_id)
+        pipe.sadd(DIRTY, external_id)
+        pipe.execute()
+
+    def clear_deletion_report(self, external_id: str) -> None:
+        self.r.hdel(PREFIX + external_id, "reported_deleted")
+
+    def mark_clean(self, external_id: str, version: int) -> bool:
+        """Clean, unless a deletion was reported while the job ran: it still needs a look."""
+        if self.r.hexists(PREFIX + external_id, "reported_deleted"):
+            return False
+        return super().mark_clean(external_id, version)
+
     def set_title_level(self, external_id: str, level: int) -> None:
         self.r.hset(PREFIX + external_id, "title_level", level)
 
@@ -324,6 +351,8 @@ def _event(external_id: str, data: Mapping[str, str]) -> Event:
         forum=json.loads(data["forum"]) if data.get("forum") else {},
         content_hash=data.get("content_hash"),
         last_error=data.get("last_error"),
+        reported_deleted=number("reported_deleted"),
+        accepted_at=float(data["accepted_at"]) if data.get("accepted_at") else None,
     )
 
 
@@ -499,6 +528,7 @@ class EventPublisher:
         roles: RolesConfig,
         categories: CategoryResolver,
         delete_mode: str = "unlist",
+        calendar_url: str | None = None,
         keep_alive: Callable[[], None] | None = None,
     ):
         self.store = store
@@ -508,6 +538,7 @@ class EventPublisher:
         self.roles = roles
         self.categories = categories
         self.delete_mode = delete_mode
+        self.calendar_url = calendar_url  # the club calendar each announcement links to
         self.keep_alive = keep_alive or (lambda: None)
 
     # -- entry point ------------------------------------------------------------
@@ -516,9 +547,38 @@ class EventPublisher:
         event = self.store.get(external_id)
         if event is None:
             return Outcome("absent")
+        if event.reported_deleted is not None:
+            self._check_reported_deletion(event, cause)
         if event.removed:
             return self._withdraw(event, cause)
         return self._publish(event, cause)
+
+    def _check_reported_deletion(self, event: Event, cause: str) -> None:
+        """A webhook said the topic was deleted: believe the forum, not the hint.
+
+        A signed delivery can be a replay, and a moderator can recover a topic they
+        deleted; recreating on the word alone leaves two announcements. So the
+        topic is read back, and only one really gone is replaced.
+        """
+        if event.reported_deleted == event.topic_id and not event.removed:
+            self.keep_alive()
+            if self.discourse.topic(event.reported_deleted) is None:
+                self._forget_gone_topic(event, cause)
+            else:
+                log.info("event %s: topic %s was reported deleted but is there",
+                         event.external_id, event.reported_deleted)
+        self.store.clear_deletion_report(event.external_id)
+        event.reported_deleted = None
+
+    def _forget_gone_topic(self, event: Event, cause: str) -> None:
+        """The topic was deleted by hand: the next one gets a fresh external id."""
+        log.warning("event %s: its topic was deleted by hand, creating it again",
+                    event.external_id)
+        self.audit.record(subject=f"event:{event.external_id}", action="topic.gone",
+                          target=str(event.topic_id), cause=cause)
+        self.store.forget_topic(event.external_id, next_generation=event.generation + 1,
+                                mark_dirty=True)
+        _reload(event, self.store)
 
     # -- helpers ----------------------------------------------------------------
 
@@ -543,7 +603,7 @@ class EventPublisher:
     def _render(self, event: Event) -> Rendered:
         return render_event(
             event.desired, external_id=event.external_id, config=self.config, roles=self.roles,
-            title_level=event.title_level,
+            title_level=event.title_level, calendar_url=self.calendar_url,
         )
 
     def _target(self, event: Event, rendered: Rendered) -> dict[str, Any]:
@@ -624,12 +684,7 @@ class EventPublisher:
                         f"the topic of event {event.external_id} disappeared twice in one run"
                     ) from None
                 recreated = True
-                log.warning("event %s: its topic was deleted by hand, creating it again",
-                            event.external_id)
-                self.audit.record(subject=f"event:{event.external_id}", action="topic.gone",
-                                  target=str(event.topic_id), cause=cause)
-                self.store.forget_topic(event.external_id, next_generation=event.generation + 1)
-                _reload(event, self.store)
+                self._forget_gone_topic(event, cause)
             except ClientError as error:
                 if title_taken(error) and event.title_level + 1 < TITLE_LEVELS:
                     self.store.set_title_level(event.external_id, event.title_level + 1)

@@ -1,8 +1,12 @@
 """iCalendar feeds and files → events as the API would receive them.
 
-Pure functions over bytes (plus one small fetcher): UID → external_id,
-SEQUENCE (or LAST-MODIFIED as epoch seconds) → version, STATUS:CANCELLED →
-cancelled; all-day and floating times are read in Europe/Moscow.
+Pure functions over bytes (plus one small fetcher): UID → an external_id in the
+feed's own namespace, SEQUENCE → version, STATUS:CANCELLED → cancelled; all-day
+and floating times are read in Europe/Moscow.
+
+A feed is trusted less than the API: its ids never meet the API's or another
+feed's (`feed_external_id`), so whatever it says about its UIDs and versions, it
+can overwrite, cancel or outrank only its own events.
 """
 
 from __future__ import annotations
@@ -22,7 +26,6 @@ import requests
 from bridge.rendering import MOSCOW
 from config.mapping import KindSpec
 
-EXTERNAL_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 MAX_FEED_BYTES = 5 * 1024 * 1024
 FETCH_TIMEOUT = 20
 
@@ -40,23 +43,28 @@ class IcsEvent:
     problem: str | None = None  # why this entry cannot become an event
 
 
-def external_id_for_uid(uid: str) -> str:
-    """A UID as an event id: kept when it already fits, else sanitized + a hash.
+def feed_key(location: str) -> str:
+    """A feed's short, stable, log-safe name (URLs may carry tokens).
 
-    UIDs are often `something@host`; `@` is not allowed in event ids, and a
-    plain replacement could make two UIDs one id, so the hash of the exact UID
-    is appended whenever anything had to change.
+    It is the namespace of the feed's event ids and the key of what it listed
+    last. A URL is known by itself, a file by its absolute path, so the same file
+    named from another folder is the same feed.
     """
-    if EXTERNAL_ID.match(uid):
-        return uid
-    readable = re.sub(r"[^A-Za-z0-9._:-]+", "_", uid).strip("_")[:44] or "uid"
-    digest = hashlib.sha256(uid.encode()).hexdigest()[:16]
-    return f"ics-{readable}-{digest}"[:64]
+    if urlsplit(location).scheme in ("http", "https"):
+        identity = location
+    else:
+        identity = str(Path(location).resolve())
+    return hashlib.sha256(identity.encode()).hexdigest()[:12]
 
 
-def source_key(source: str) -> str:
-    """A short, log-safe key for a feed URL or file (URLs may carry tokens)."""
-    return hashlib.sha256(source.encode()).hexdigest()[:16]
+def feed_external_id(feed: str, uid: str) -> str:
+    """`ics-<feed key>-<hash of the UID>`: a feed's UID as an event id of its own.
+
+    The UID is whatever the feed says, possibly an API event's id or another
+    feed's UID; hashed under the feed's key it can name none of those. 41
+    characters of [0-9a-f-], within the 1-64 of `[A-Za-z0-9._:-]` event ids.
+    """
+    return f"ics-{feed}-{hashlib.sha256(uid.encode()).hexdigest()[:24]}"
 
 
 def split_feed_entry(entry: str) -> tuple[str | None, str]:
@@ -114,21 +122,37 @@ def _text(component: Any, name: str) -> str | None:
     return text or None
 
 
+#: The shared version rule: an exact integer 0 ≤ v ≤ 2^53−1.
+MAX_VERSION = 2**53 - 1
+SEQUENCE_PROBLEM = "SEQUENCE must be an integer from 0 to 2^53-1"
+
+
+def checked_version(value: Any) -> int:
+    """The shared version rule for a feed's SEQUENCE.
+
+    The one place to point at `bridge.versioned.Version` once the API's
+    `version` field is checked by it, so both follow one rule.
+    """
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_VERSION:
+        raise ValueError(SEQUENCE_PROBLEM)
+    return value
+
+
 def _version(component: Any) -> int | None:
+    """SEQUENCE, the revision number RFC 5545 gives each change of an event.
+
+    Without one the feed gives no order: the event's content decides, as for an
+    API change without `version`. LAST-MODIFIED is no version: its seconds since
+    1970 would outrank every version before it and any the feed sends later.
+    """
     sequence = component.get("SEQUENCE")
-    if sequence is not None:
-        try:
-            return max(int(sequence), 0)
-        except (TypeError, ValueError):
-            pass
-    modified = component.get("LAST-MODIFIED")
-    if modified is not None:
-        moment = getattr(modified, "dt", modified)
-        if isinstance(moment, datetime):
-            if moment.tzinfo is None:
-                moment = moment.replace(tzinfo=MOSCOW)
-            return int(moment.timestamp())
-    return None
+    if sequence is None:
+        return None
+    try:
+        number = int(str(sequence).strip())
+    except ValueError:
+        raise ValueError(SEQUENCE_PROBLEM) from None
+    return checked_version(number)
 
 
 def _categories(component: Any) -> list[str]:
@@ -157,9 +181,9 @@ def _kind(
 
 
 def parse_calendar(
-    data: bytes, *, kinds: Mapping[str, KindSpec], default_kind: str | None = None
+    data: bytes, *, feed: str, kinds: Mapping[str, KindSpec], default_kind: str | None = None
 ) -> list[IcsEvent]:
-    """Every VEVENT of the document; entries that cannot be events carry a `problem`.
+    """Every VEVENT of the feed (`feed_key`); entries that cannot be events carry a `problem`.
 
     Recurring events are announced once, by their first occurrence; overridden
     occurrences (RECURRENCE-ID) are skipped, as one topic per UID is the rule.
@@ -179,9 +203,9 @@ def parse_calendar(
         if component.get("RECURRENCE-ID") is not None or uid in seen:
             continue
         seen.add(uid)
-        item = IcsEvent(uid=uid[:80], external_id=external_id_for_uid(uid),
-                        version=_version(component))
+        item = IcsEvent(uid=uid[:80], external_id=feed_external_id(feed, uid), version=None)
         try:
+            item.version = _version(component)
             item.payload = _payload(component, kinds, default_kind)
         except (ValueError, TypeError) as error:
             item.problem = str(error)

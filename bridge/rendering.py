@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 import jinja2
@@ -29,6 +30,8 @@ MIN_FIRST_POST = 20  # Discourse's min_first_post_length
 MAX_POST = 32000  # Discourse's max_post_length
 CANCELLED_PREFIX = "ОТМЕНЕНО: "
 CANCELLED_LINE = "**Мероприятие отменено.**"
+CALENDAR_LINK = "[Добавить в календарь]({url})"
+CALENDAR_NAME = "Мероприятия Интернет-клуба «Учитель года»"
 
 MONTHS_GENITIVE = (
     "января", "февраля", "марта", "апреля", "мая", "июня",
@@ -84,6 +87,11 @@ def russian_when(start: datetime, end: datetime) -> str:
     return f"{start_text} — {russian_date(local_end)}, {local_end:%H:%M} ({ZONE_LABEL})"
 
 
+def one_line(value: str) -> str:
+    """Every run of whitespace, line breaks included, as one space."""
+    return " ".join(value.split())
+
+
 def short_code(external_id: str) -> str:
     return hashlib.sha256(external_id.encode()).hexdigest()[:6]
 
@@ -103,24 +111,99 @@ def render_title(
     if level >= 2:
         suffix += f" (№ {short_code(external_id)})"
     prefix = CANCELLED_PREFIX if desired.get("status") == "cancelled" else ""
-    title = " ".join(str(desired["title"]).split())
+    title = one_line(str(desired["title"]))
     room = MAX_TITLE - len(prefix) - len(suffix)
     if len(title) > room:
         title = title[: room - 1].rstrip() + "…"
     return f"{prefix}{title}{suffix}"
 
 
+# -- text from outside, made safe for Discourse -----------------------------------------
+
+#: U+200D ZERO WIDTH JOINER: invisible, and neither a space nor punctuation, so an `@`
+#: or a `[` right after it starts no mention and no BBCode tag.
+ZWJ = "\u200d"
+
+#: The entities markdown-it decodes to an `@` after mentions could be spotted in the raw.
+_AT_ENTITY = re.compile(r"&(?:#0*64|#x0*40|commat);", re.IGNORECASE)
+#: An `[event]` or `[/event]` tag in any case or spacing, and the plugin's HTML class.
+_EVENT_TAG = re.compile(r"\[(?=\s*/?\s*event)", re.IGNORECASE)
+_EVENT_CLASS = re.compile(r"(discourse-post)(-event)", re.IGNORECASE)
+#: An e-mail address whose local part is one dot-free word after a space or an opening
+#: bracket or quote: no link or hashtag can end inside it, so the letter before its `@`
+#: keeps Discourse from reading a mention there (see `_neutralise_mentions`).
+_E_MAIL = re.compile(
+    r"(?:^|(?<=[\s(<«\"':;,]))[A-Za-z0-9_+-]*[A-Za-z0-9]@(?=[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+)"
+)
+#: What CommonMark and Discourse read as markup inside a line (`@` is handled apart):
+#: emphasis, code, links and images, HTML, entities, tables, strike-through,
+#: hashtags, emoji shortcuts, and the `:` and `.` linkify needs to see a link.
+_MARKDOWN_SPECIALS = re.compile(r"([\\`*_\[\]()<>!#|~&:.$])")
+#: Characters that end a double-quoted BBCode attribute or its tag (Discourse's
+#: ATTR_REGEX knows no escapes): replaced by harmless look-alikes.
+_ATTRIBUTE_LOOKALIKES = str.maketrans({'"': "'", "“": "'", "”": "'", "[": "(", "]": ")"})
+#: What may not stand in a URL written inside `<…>` or inside a quoted attribute.
+_URL_UNSAFE = re.compile(r'[\x00-\x20\x7f<>"“”\[\]]')
+
+
+def _neutralise_mentions(text: str) -> str:
+    """A ZWJ before every `@` Discourse could read as a mention.
+
+    Discourse links and notifies `@name` only where the `@` starts a text token or
+    follows whitespace or punctuation (text-post-process.js). A backslash does not
+    help: markdown-it joins escaped characters back into the text before that rule
+    runs. A ZWJ glued before the `@` is neither whitespace nor punctuation, and no
+    token boundary falls between the two. Plain e-mail addresses keep their `@` (the
+    letter before it already rules a mention out), so teachers can still copy them.
+    """
+    kept = {match.end() - 1 for match in _E_MAIL.finditer(text)}
+    return "".join(
+        f"{ZWJ}@" if char == "@" and index not in kept else char
+        for index, char in enumerate(text)
+    )
+
+
+def defused(text: str) -> str:
+    """Outside text that can mention nobody and open no `[event]` block of its own.
+
+    The calendar plugin refuses a post with a second event (and then the
+    announcement never appears), whether it comes as BBCode or as the HTML the
+    BBCode cooks to.
+    """
+    text = _AT_ENTITY.sub("@", text)
+    text = _EVENT_TAG.sub("[" + ZWJ, text)
+    text = _EVENT_CLASS.sub(lambda match: match.group(1) + ZWJ + match.group(2), text)
+    return _neutralise_mentions(text)
+
+
+def plain_text(value: str) -> str:
+    """Text shown as it was typed: one line, no Markdown, no BBCode, no mention, no link."""
+    return _MARKDOWN_SPECIALS.sub(r"\\\1", defused(one_line(value)))
+
+
+def markdown_text(value: str) -> str:
+    """A description keeps its Markdown, without mentions and `[event]` blocks."""
+    return defused(value.strip())
+
+
+def _safe_url(url: str) -> str:
+    return _URL_UNSAFE.sub(lambda match: quote(match.group(), safe=""), url)
+
+
+def autolink(url: str) -> str:
+    """`<url>`: the link shows its own address (no masked text), whatever it contains."""
+    return f"<{_safe_url(url)}>" if url else ""
+
+
 def _attribute(value: str) -> str:
-    """A safe value for a BBCode attribute in double quotes."""
-    value = " ".join(value.split())
-    value = value.replace("\\", "\\\\").replace('"', '\\"')
-    return value.replace("[", "(").replace("]", ")")
+    """A safe value for a double-quoted BBCode attribute: one line, nothing that ends it."""
+    return defused(one_line(value).translate(_ATTRIBUTE_LOOKALIKES))
 
 
 def calendar_block(desired: Mapping[str, Any], *, kind_label: str) -> str:
     """The discourse-calendar `[event]` markup (REFERENCE §11), Moscow time."""
     start, end = moscow(_parse(desired["starts_at"])), moscow(_parse(desired["ends_at"]))
-    name = " ".join(str(desired["title"]).split())
+    name = _attribute(str(desired["title"]))
     if len(name) < 5:  # the plugin wants 5-255 characters
         name = f"{kind_label}: {name}"
     attributes = [
@@ -131,10 +214,10 @@ def calendar_block(desired: Mapping[str, Any], *, kind_label: str) -> str:
         ("name", name[:255]),
     ]
     if desired.get("location"):
-        attributes.append(("location", str(desired["location"])))
+        attributes.append(("location", _attribute(str(desired["location"]))))
     if desired.get("url"):
-        attributes.append(("url", str(desired["url"])))
-    inner = " ".join(f'{key}="{_attribute(value)}"' for key, value in attributes)
+        attributes.append(("url", _safe_url(str(desired["url"]))))
+    inner = " ".join(f'{key}="{value}"' for key, value in attributes)
     return f"[event {inner}]\n[/event]"
 
 
@@ -150,10 +233,20 @@ def _environment(templates_dir: Path) -> jinja2.Environment:
     )
 
 
+def calendar_description(topic_url: str) -> str:
+    """The text of an event in the club calendar: where to read about it."""
+    return f"Анонс и обсуждение на форуме: {topic_url}"
+
+
 def render_body(
-    desired: Mapping[str, Any], *, config: EventsConfig, roles: RolesConfig
+    desired: Mapping[str, Any], *, config: EventsConfig, roles: RolesConfig,
+    calendar_url: str | None = None,
 ) -> str:
-    """The first post, from the kind's template; Markdown of the description kept as is."""
+    """The first post, from the kind's template.
+
+    Every value from outside reaches the template already safe (`plain_text`,
+    `markdown_text`, `autolink`), so an administrator's own template cannot forget it.
+    """
     kind = config.kinds[desired["kind"]]
     start, end = _parse(desired["starts_at"]), _parse(desired["ends_at"])
     cancelled = desired.get("status") == "cancelled"
@@ -162,20 +255,24 @@ def render_body(
         for code in desired.get("audience") or []
     ]
     context = {
-        "title": " ".join(str(desired["title"]).split()),
+        "title": plain_text(str(desired["title"])),
         "kind": kind.kind,
         "kind_label": kind.label,
         "when": russian_when(start, end),
         "date": russian_date(start),
-        "location": desired.get("location") or "",
-        "url": desired.get("url") or "",
-        "description": (desired.get("description") or "").strip(),
-        "audience": audience,
+        "location": plain_text(desired.get("location") or ""),
+        "url": autolink(desired.get("url") or ""),
+        "description": markdown_text(desired.get("description") or ""),
+        "audience": [plain_text(label) for label in audience],
         "cancelled": cancelled,
         "cancelled_line": CANCELLED_LINE,
         # A cancelled event leaves the forum calendar; its post still says what it was.
         "calendar": calendar_block(desired, kind_label=kind.label)
         if config.calendar and not cancelled
+        else "",
+        # The club calendar (GET /calendar.ics), for a teacher's phone.
+        "calendar_link": CALENDAR_LINK.format(url=calendar_url)
+        if calendar_url and not cancelled
         else "",
     }
     text = _environment(config.templates_dir).get_template(kind.template).render(context)
@@ -226,9 +323,10 @@ def render_event(
     config: EventsConfig,
     roles: RolesConfig,
     title_level: int = 0,
+    calendar_url: str | None = None,
 ) -> Rendered:
     kind = config.kinds[desired["kind"]]
-    raw = render_body(desired, config=config, roles=roles)
+    raw = render_body(desired, config=config, roles=roles, calendar_url=calendar_url)
     if len(raw) < MIN_FIRST_POST:  # only a broken template gets here; keep Discourse happy
         raw = f"{raw}\n\n{russian_when(_parse(desired['starts_at']), _parse(desired['ends_at']))}"
     return Rendered(

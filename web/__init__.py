@@ -2,7 +2,8 @@
 
 `create_app()` reads the configuration once, builds the services and registers
 the blueprints: health and metrics, the inbound API, the DiscourseConnect
-provider with the OIDC login, and the admin pages.
+provider with the OIDC login, the admin pages, the Discourse webhooks and the
+club calendar.
 """
 
 from __future__ import annotations
@@ -76,10 +77,11 @@ def create_app(config: AppConfig | None = None, *, services: Services | None = N
     from sso import bp as sso_bp
     from web.admin import bp as admin_bp
     from web.api import bp as api_bp
+    from web.calendar import bp as calendar_bp
     from web.health import bp as health_bp
     from web.webhooks import bp as webhooks_bp
 
-    for blueprint in (health_bp, api_bp, sso_bp, admin_bp, webhooks_bp):
+    for blueprint in (health_bp, api_bp, sso_bp, admin_bp, webhooks_bp, calendar_bp):
         app.register_blueprint(blueprint)
 
     from web.cli import register_commands

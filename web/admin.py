@@ -731,7 +731,7 @@ def events():
             "starts_at": desired.get("starts_at"),
             "status": "снято с публикации" if event.removed
             else _EVENT_STATUS.get(desired.get("status") or "scheduled", desired.get("status")),
-            "topic_url": f"{forum_url}/t/{event.topic_id}" if event.topic_id else None,
+            "topic_url": event.topic_url(forum_url),
             "topic_id": event.topic_id,
             "pending": event.external_id in dirty,
             "last_error": event.last_error,

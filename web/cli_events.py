@@ -21,7 +21,8 @@ events_cli = AppGroup("events", help="Анонсы мероприятий / even
     help="Снять анонсы событий, исчезнувших из ленты / withdraw events gone from the feed.",
 )
 def import_ics(file_or_url: str, kind: str | None, delete_missing: bool) -> None:
-    """Import events from an iCalendar FILE_OR_URL (UID → id, SEQUENCE → version)."""
+    """Import events from an iCalendar FILE_OR_URL (SEQUENCE → version; each UID → an id
+    of the feed's own, which no API event or other feed shares)."""
     services = current_app.config["SERVICES"]
     if kind is not None and kind not in services.config.events.kinds:
         known = ", ".join(sorted(services.config.events.kinds))

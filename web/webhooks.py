@@ -1,10 +1,12 @@
 """Discourse webhooks (`POST /webhooks/discourse`), when DISCOURSE_WEBHOOK_SECRET is set.
 
 They save admin API calls: a user event tells the bridge a member's forum user id
-and username (no look-up needed later), and `topic_destroyed` tells it at once
-that an announcement was deleted by hand, so the event's topic is recreated
-instead of waiting for the event's next change. Signatures are `sha256=<hex>`
-HMACs of the raw body (REFERENCE §10), compared in constant time.
+and username (no look-up needed later), and `topic_destroyed` says at once that an
+announcement may have been deleted by hand, so the event's job reads the topic back
+and recreates it if it is really gone, instead of waiting for the event's next
+change. A webhook is a hint, never proof (REFERENCE §10). Signatures are
+`sha256=<hex>` HMACs of the raw body, compared in constant time; each delivery is
+acted on once.
 """
 
 from __future__ import annotations
@@ -13,11 +15,11 @@ import hashlib
 import hmac
 import json
 import logging
+import re
 
 from flask import Blueprint, current_app, jsonify, request
 
-from workers.events import event_store
-from workers.queue import enqueue, job_id_for
+from workers.events import report_topic_deleted
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +28,9 @@ bp = Blueprint("webhooks", __name__, url_prefix="/webhooks")
 USER_EVENTS = {"user_created", "user_logged_in", "user_updated", "user_confirmed_email",
                "user_approved"}
 MAX_BODY = 2 * 1024 * 1024
+DELIVERY_PREFIX = "bridge:webhook-delivery:"
+DELIVERY_TTL = 86400
+_DELIVERY_ID = re.compile(r"[0-9]{1,20}")
 
 
 def _valid_signature(secret: str, body: bytes, header: str) -> bool:
@@ -53,14 +58,37 @@ def discourse():
         return jsonify({"error": "malformed_json", "message": "Not JSON."}), 400
     if not isinstance(payload, dict):
         return jsonify({"error": "malformed_json", "message": "Not an object."}), 400
-    if event in USER_EVENTS:
-        outcome = _user(svc, payload.get("user") or {})
-    elif event == "topic_destroyed":
-        outcome = _topic_destroyed(svc, payload.get("topic") or {})
+    delivery = _delivery_key(request.headers.get("X-Discourse-Event-Id", ""))
+    if delivery and not svc.redis.set(delivery, "1", nx=True, ex=DELIVERY_TTL):
+        outcome = "duplicate delivery"
     else:
-        outcome = "ignored"
+        try:
+            outcome = _act(svc, event, payload)
+        except Exception:
+            if delivery:  # let Discourse's retry of this delivery through
+                svc.redis.delete(delivery)
+            raise
     log.info("webhook %s: %s", event or "(none)", outcome)
     return jsonify({"event": event, "outcome": outcome})
+
+
+def _delivery_key(delivery_id: str) -> str | None:
+    """Each delivery is acted on once (for a day): Discourse retries it, and a replay
+    repeats it, under the same X-Discourse-Event-Id."""
+    return DELIVERY_PREFIX + delivery_id if _DELIVERY_ID.fullmatch(delivery_id) else None
+
+
+def _act(svc, event: str, payload: dict) -> str:
+    if event in USER_EVENTS:
+        return _user(svc, payload.get("user") or {})
+    if event == "topic_destroyed":
+        topic = payload.get("topic")
+        topic_id = topic.get("id") if isinstance(topic, dict) else None
+        if not isinstance(topic_id, int) or isinstance(topic_id, bool):
+            return "not an announcement"
+        return report_topic_deleted(svc, topic_id)
+    # topic_recovered among them: a recovered topic needs nothing created.
+    return "ignored"
 
 
 def _user(svc, user: dict) -> str:
@@ -72,22 +100,3 @@ def _user(svc, user: dict) -> str:
         return "not a club member"
     svc.members.bind(member.external_id, user_id=user_id, username=user.get("username"))
     return "account recorded"
-
-
-def _topic_destroyed(svc, topic: dict) -> str:
-    topic_id = topic.get("id")
-    store = event_store(svc)
-    for event in store.all():
-        if event.topic_id != topic_id or not isinstance(topic_id, int):
-            continue
-        if event.removed:
-            return "withdrawn event: nothing to do"
-        store.forget_topic(event.external_id, next_generation=event.generation + 1,
-                          mark_dirty=True)
-        svc.audit.record(subject=f"event:{event.external_id}", action="topic.deleted",
-                         target=str(topic_id), cause="webhook")
-        enqueue(svc.redis_raw, "workers.events.sync_event", event.external_id, "webhook",
-                job_id=job_id_for("event", event.external_id,
-                                  f"v{event.version}", f"g{event.generation + 1}"))
-        return "topic will be recreated"
-    return "not an announcement"

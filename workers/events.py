@@ -27,7 +27,7 @@ from bridge.events import (
 from bridge.services import Services, http_session
 from bridge.versioned import Accepted
 from workers import runtime
-from workers.queue import enqueue, job_is_orphaned, job_state, requeue_or_enqueue
+from workers.queue import enqueue, enqueue_or_rerun, job_is_orphaned, requeue
 from workers.queue import job_id_for as queue_job_id
 
 log = logging.getLogger(__name__)
@@ -36,7 +36,9 @@ LOCK_TTL = 90.0  # seconds; extended before every call (a call may wait 70 s for
 LOCK_WAIT = 15.0  # a second job for the same event waits this long, then retries later
 BUSY_RETRY = 3
 SYNC_TIMEOUT = 300
-FEED_SOURCE_PREFIX = "bridge:ics-source:"  # source -> the external ids last seen in it
+# Feed key -> the external ids last seen in it. (Not the older "bridge:ics-source:" sets:
+# those were written before feeds had namespaces and may name API events.)
+FEED_SOURCE_PREFIX = "bridge:ics-feed:"
 
 
 class LockLost(ServerError):
@@ -78,6 +80,11 @@ def submit(
     return accepted, job_id
 
 
+def calendar_url(services: Services) -> str:
+    """The club calendar's address (web/calendar.py), for teachers outside the bridge."""
+    return services.settings.public_url.rstrip("/") + "/calendar.ics"
+
+
 def publisher(services: Services, *, keep_alive=None) -> EventPublisher:
     config = services.config
     return EventPublisher(
@@ -90,6 +97,7 @@ def publisher(services: Services, *, keep_alive=None) -> EventPublisher:
             services.redis, services.discourse, config.events, audit=services.audit
         ),
         delete_mode=services.settings.event_delete_mode,
+        calendar_url=calendar_url(services),
         keep_alive=keep_alive,
     )
 
@@ -132,20 +140,40 @@ def sync_event(external_id: str, cause: str = "api"):
 
 def sweep_dirty_events(services: Services) -> list[str]:
     """Queue a job for every event whose change has no live job (a killed worker, a
-    Redis hiccup between store and enqueue). A job that failed for a permanent
-    reason stays failed, for an administrator to see and retry."""
+    Redis hiccup between store and enqueue, a webhook's report after the job had
+    finished). A job that failed for a permanent reason stays failed, for an
+    administrator to see and retry."""
     store = event_store(services)
     queued = []
     for event in store.many(store.dirty_ids()):
         job_id = job_id_for(event.external_id, event.version)
-        state = job_state(services.redis_raw, job_id)
-        if state is None or job_is_orphaned(services.redis_raw, job_id):
-            requeue_or_enqueue(
-                services.redis_raw, "workers.events.sync_event", event.external_id, "sweep",
-                job_id=job_id, timeout=SYNC_TIMEOUT,
-            )
-            queued.append(job_id)
+        if job_is_orphaned(services.redis_raw, job_id):
+            requeue(services.redis_raw, job_id)
+        elif not enqueue_or_rerun(services.redis_raw, "workers.events.sync_event",
+                                  event.external_id, "sweep", job_id=job_id,
+                                  timeout=SYNC_TIMEOUT):
+            continue
+        queued.append(job_id)
     return queued
+
+
+def report_topic_deleted(services: Services, topic_id: int) -> str:
+    """A `topic_destroyed` webhook: the event's own job reads the topic back.
+
+    Nothing is forgotten here: the job (the one the API and the sweep queue for
+    this version) replaces the topic only if Discourse confirms it is gone.
+    """
+    store = event_store(services)
+    event = next((e for e in store.all() if e.topic_id == topic_id), None)
+    if event is None:
+        return "not an announcement"
+    if event.removed:
+        return "withdrawn event: nothing to do"
+    store.report_deleted(event.external_id, topic_id)
+    enqueue_or_rerun(services.redis_raw, "workers.events.sync_event", event.external_id,
+                     "webhook", job_id=job_id_for(event.external_id, event.version),
+                     timeout=SYNC_TIMEOUT)
+    return "topic will be checked"
 
 
 def setup_categories(services: Services, *, cause: str = "admin") -> list[str]:
@@ -195,11 +223,13 @@ def import_calendar(
     delete_missing: bool = False,
     cause: str = "ics",
 ) -> ImportReport:
-    """Accept every event of an iCalendar document like a PUT of the API would."""
+    """Accept every event of an iCalendar document like a PUT of the API would, each
+    under an id in the feed's own namespace (`ics.feed_external_id`)."""
     config = services.config
     report = ImportReport()
     store = event_store(services)
-    parsed = ics.parse_calendar(data, kinds=config.events.kinds, default_kind=kind)
+    feed = ics.feed_key(source)
+    parsed = ics.parse_calendar(data, feed=feed, kinds=config.events.kinds, default_kind=kind)
     seen: list[str] = []
     for item in parsed:
         if item.problem:
@@ -231,7 +261,7 @@ def import_calendar(
             report.created.append(item.external_id)
         else:
             report.updated.append(item.external_id)
-    source_key = FEED_SOURCE_PREFIX + ics.source_key(source)
+    source_key = FEED_SOURCE_PREFIX + feed
     previous = set(services.redis.smembers(source_key))
     # A feed whose every event failed to parse withdraws nothing: more likely broken than empty.
     withdraw = delete_missing and (bool(seen) or not parsed)
@@ -269,12 +299,12 @@ def poll_feeds() -> dict[str, dict[str, int]]:
         try:
             data = ics.fetch(url, session=http_session())
         except ics.FetchError as error:
-            log.warning("feed %s: %s", ics.source_key(url), error)
+            log.warning("feed %s: %s", ics.feed_key(url), error)
             results[url] = {"errors": 1}
             continue
         report = import_calendar(services, data, source=url, kind=kind, cause="ics")
         results[url] = report.counts()
-        log.info("feed %s: %s", ics.source_key(url), report.counts())
+        log.info("feed %s: %s", ics.feed_key(url), report.counts())
     return results
 
 

@@ -143,6 +143,23 @@ def requeue(connection: redis.Redis, job_id: str) -> bool:
     return True
 
 
+def enqueue_or_rerun(connection: redis.Redis, func: str, *args: Any, job_id: str,
+                     timeout: int = JOB_TIMEOUT) -> bool:
+    """Queue `func` under `job_id`, running a finished job of that id once more.
+
+    For work whose state changed after its job finished (the id names the work,
+    not each attempt). A queued, scheduled, running or failed job is left as it
+    is; False when nothing was queued.
+    """
+    state = job_state(connection, job_id)
+    if state is None:
+        enqueue(connection, func, *args, job_id=job_id, timeout=timeout)
+        return True
+    if state["status"] == "finished":
+        return requeue(connection, job_id)
+    return False
+
+
 def requeue_or_enqueue(connection: redis.Redis, func: str, *args: Any, job_id: str,
                        timeout: int = JOB_TIMEOUT) -> str:
     """Put a lost or orphaned job back on the queue (or create it when it is gone)."""

@@ -343,6 +343,8 @@ def test_topic_lifecycle(sandbox, discourse, category_id):
     assert sorted(t["name"] for t in topic["tags"]) == ["final", "region"]
     assert calls(sandbox, "GET /t/external_id/{external_id}.json") == 1
     assert discourse.topic_by_external_id("event-404") is None
+    assert discourse.topic(topic_id)["title"] == "Regional final 2025"
+    assert discourse.topic(999_999) is None
 
     assert discourse.post(post["id"])["raw"] == "The regional final takes place on 1 June."
     assert discourse.post(999_999) is None
@@ -378,6 +380,7 @@ def test_topic_lifecycle(sandbox, discourse, category_id):
     discourse.delete_topic(topic_id)
     assert next(t for t in sandbox.state()["topics"] if t["id"] == topic_id)["deleted"]
     assert discourse.topic_by_external_id("event-42") is None
+    assert discourse.topic(topic_id) is None  # staff see it, with deleted_at set
     assert_spec_clean(sandbox)
 
 

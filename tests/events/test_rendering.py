@@ -46,7 +46,7 @@ CALENDAR = (
 )
 FACTS = (
     "**Когда:** 3 декабря 2026, 15:00–17:00 (МСК)\n"
-    "**Место:** Смоленск, ул. Октябрьской революции, 20а\n"
+    "**Место:** Смоленск, ул\\. Октябрьской революции, 20а\n"
     "**Для кого:** Победитель, Лауреат"
 )
 DESCRIPTION = "Ведущая — **Иванова М. П.**\n\n- функциональная грамотность\n- PISA"
@@ -89,7 +89,7 @@ def test_webinar_link_and_cancellation(mappings):
         "**Мероприятие отменено.**\n\n"
         "**Вебинар** «Педагогический марафон»\n\n"
         "**Когда:** 3 декабря 2026, 15:00–17:00 (МСК)\n"
-        "**Ссылка для подключения:** https://vk.com/video-1"
+        "**Ссылка для подключения:** <https://vk.com/video-1>"
     )
     assert rendered.title == "ОТМЕНЕНО: Педагогический марафон — 3 декабря 2026"
     assert rendered.closed is True
@@ -109,8 +109,9 @@ def test_calendar_attributes_are_escaped():
         desired(title='Клуб "Учитель" [итоги]', url="https://x.ru/?a=1&b=\"2\""),
         kind_label="Семинар",
     )
-    assert 'name="Клуб \\"Учитель\\" (итоги)"' in block
-    assert 'url="https://x.ru/?a=1&b=\\"2\\""' in block
+    # Discourse's BBCode parser knows no escapes: what would end the value is replaced.
+    assert "name=\"Клуб 'Учитель' (итоги)\"" in block
+    assert 'url="https://x.ru/?a=1&b=%222%22"' in block
     assert block.count("]") == 2  # the opening tag's end and [/event]
 
 

@@ -7,7 +7,7 @@ import threading
 from bridge.events import topic_external_id
 from bridge.rendering import render_event
 from tests.events.conftest import drain, event_body, live_topics, put
-from workers.events import sweep_dirty_events, sync_event
+from workers.events import calendar_url, sweep_dirty_events, sync_event
 
 
 def writes(sandbox) -> int:
@@ -179,7 +179,7 @@ def test_replay_after_a_crash_between_create_and_record(
     put(client, auth, "ev-1", event_body(version=1))
     event = store.get("ev-1")
     rendered = render_event(event.desired, external_id="ev-1", config=services.config.events,
-                            roles=services.config.roles)
+                            roles=services.config.roles, calendar_url=calendar_url(services))
     category_id = next(c["id"] for c in forum.state()["categories"]
                        if c["slug"] == "meropriyatiya")
     created = services.discourse.create_topic(
@@ -256,7 +256,8 @@ def test_faults_and_rate_limits_end_in_the_desired_state(client, auth, forum, se
         topic = only_topic(forum, external_id)
         event = store.get(external_id)
         rendered = render_event(event.desired, external_id=external_id,
-                                config=services.config.events, roles=services.config.roles)
+                                config=services.config.events, roles=services.config.roles,
+                                calendar_url=calendar_url(services))
         assert topic["title"] == rendered.title
         assert topic["raw"] == rendered.raw
         assert topic["closed"] is bool(n % 2)

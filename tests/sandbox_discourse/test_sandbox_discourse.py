@@ -231,7 +231,10 @@ def test_topic_lifecycle(forum: Forum) -> None:
     assert state["edit_reasons"][0] == "перенос"
 
     assert forum.api("DELETE", f"/t/{topic_id}.json").status_code == 200
-    assert forum.api("GET", f"/t/{topic_id}.json").status_code == 404
+    # Staff still see a deleted topic, with deleted_at; everyone else gets 404.
+    deleted = forum.api("GET", f"/t/{topic_id}.json")
+    assert (deleted.status_code, bool(deleted.json()["deleted_at"])) == (200, True)
+    assert requests.get(f"{forum.base}/t/{topic_id}.json", timeout=5).status_code == 404
     assert forum.api("GET", "/t/external_id/event-1.json").status_code == 404
     gone = forum.api(
         "PUT", f"/t/{topic_id}/status.json", json={"status": "closed", "enabled": "true"}

@@ -5,12 +5,15 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import hmac
+import itertools
 import json
 
 import pytest
 
+from tests.events.conftest import live_topics
 from tests.sync.conftest import member_body
-from workers.events import event_store, setup_categories
+from workers.events import event_store, job_id_for, setup_categories, sweep_dirty_events
+from workers.queue import queue
 
 SECRET = "webhook-secret-0123456789"
 EVENT = {"title": "Семинар по наставничеству", "kind": "seminar",
@@ -27,12 +30,17 @@ def hooks(services):
     return create_app(services=services).test_client()
 
 
-def deliver(client, event: str, payload: dict, *, secret: str = SECRET):
+_deliveries = itertools.count(1)
+
+
+def deliver(client, event: str, payload: dict, *, secret: str = SECRET,
+            delivery: int | None = None):
     body = json.dumps(payload).encode()
     signature = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
     return client.post("/webhooks/discourse", data=body, headers={
         "Content-Type": "application/json", "X-Discourse-Event": event,
         "X-Discourse-Event-Type": event.split("_")[0], "X-Discourse-Instance": "http://forum",
+        "X-Discourse-Event-Id": str(delivery or next(_deliveries)),
         "X-Discourse-Event-Signature": f"sha256={signature}"})
 
 
@@ -60,17 +68,85 @@ def test_user_events_record_the_forum_account(hooks, client, auth, services):
     assert deliver(hooks, "ping", {"ping": "OK"}).json["outcome"] == "ignored"
 
 
-def test_a_topic_deleted_by_hand_is_recreated(hooks, client, auth, services, sandbox, work):
+@pytest.fixture
+def announced(client, auth, services, sandbox, work):
+    """Event ev-1, announced on the forum."""
     setup_categories(services)
     assert client.put("/api/v1/events/ev-1", json=EVENT, headers=auth).status_code == 202
     work()
-    first = event_store(services).get("ev-1")
+    return event_store(services).get("ev-1")
+
+
+def test_a_topic_deleted_by_hand_is_recreated(hooks, announced, services, sandbox, work):
+    first = announced
     services.discourse.delete_topic(first.topic_id)
     response = deliver(hooks, "topic_destroyed", {"topic": {"id": first.topic_id}})
-    assert response.json["outcome"] == "topic will be recreated"
+    assert response.json["outcome"] == "topic will be checked"
     work()
     second = event_store(services).get("ev-1")
     assert second.topic_id != first.topic_id
     assert second.topic_external_id.endswith("-g2")
     live = [t for t in sandbox.state()["topics"] if not t["deleted"]]
     assert [t["id"] for t in live] == [second.topic_id]
+
+
+def test_staff_see_a_deleted_topic_and_the_bridge_treats_it_as_gone(announced, services,
+                                                                    sandbox):
+    """Discourse answers 404 for a deleted topic to everyone but staff, who see it with
+    `deleted_at` (TopicView with_deleted + Guardian#can_see_deleted_topics?); the API
+    user is staff."""
+    services.discourse.delete_topic(announced.topic_id)
+    seen = sandbox.control.get(f"{sandbox.url}/t/{announced.topic_id}.json", headers={
+        "Api-Key": services.settings.discourse_api_key, "Api-Username": "system"})
+    assert seen.status_code == 200
+    assert seen.json()["deleted_at"]
+    assert sandbox.control.get(f"{sandbox.url}/t/{announced.topic_id}.json").status_code == 404
+    assert services.discourse.topic(announced.topic_id) is None
+
+
+def test_a_destroyed_webhook_for_a_topic_that_is_there_recreates_nothing(
+        hooks, announced, services, sandbox, work):
+    """A moderator deleted and recovered the topic before the job ran (or the
+    delivery is a replay): the job reads the topic back and leaves it."""
+    response = deliver(hooks, "topic_destroyed", {"topic": {"id": announced.topic_id}})
+    assert response.json["outcome"] == "topic will be checked"
+    work()
+    assert [t["id"] for t in live_topics(sandbox)] == [announced.topic_id]
+    event = event_store(services).get("ev-1")
+    assert (event.topic_id, event.generation) == (announced.topic_id, 1)
+    assert "ev-1" not in event_store(services).dirty_ids()
+
+
+def test_topic_recovered_creates_nothing(hooks, announced, services, sandbox, work):
+    services.discourse.delete_topic(announced.topic_id)
+    response = deliver(hooks, "topic_recovered", {"topic": {"id": announced.topic_id}})
+    assert response.json["outcome"] == "ignored"
+    assert len(queue(services.redis_raw)) == 0
+
+
+def test_a_delivery_is_acted_on_once(hooks, announced, services):
+    """Discourse retries a delivery, and a replay repeats it, under the same event id."""
+    services.discourse.delete_topic(announced.topic_id)
+    payload = {"topic": {"id": announced.topic_id}}
+    assert deliver(hooks, "topic_destroyed", payload, delivery=4711).json["outcome"] == (
+        "topic will be checked")
+    again = deliver(hooks, "topic_destroyed", payload, delivery=4711)
+    assert (again.status_code, again.json["outcome"]) == (200, "duplicate delivery")
+    key = next(services.redis.scan_iter("bridge:webhook-delivery:*"))
+    assert 86000 < services.redis.ttl(key) <= 86400
+
+
+def test_the_webhook_queues_the_job_the_sweep_looks_for(hooks, announced, services, sandbox,
+                                                        work):
+    """If the webhook's job is lost (a Redis hiccup, a killed worker), the periodic
+    sweep finds the event dirty and queues the same job again."""
+    services.discourse.delete_topic(announced.topic_id)
+    deliver(hooks, "topic_destroyed", {"topic": {"id": announced.topic_id}})
+    job_id = job_id_for("ev-1", 1)
+    assert queue(services.redis_raw).job_ids == [job_id]
+    queue(services.redis_raw).empty()  # lost
+    assert sweep_dirty_events(services) == [job_id]
+    work()
+    event = event_store(services).get("ev-1")
+    assert event.topic_id != announced.topic_id
+    assert [t["id"] for t in live_topics(sandbox)] == [event.topic_id]

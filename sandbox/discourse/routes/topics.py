@@ -225,9 +225,12 @@ def by_external_id(external_id: str):
 
 
 def _show(topic_id: int):
+    """A deleted topic is 404 to everyone but staff, who see it with `deleted_at`
+    (TopicView finds topics with_deleted; Guardian#can_see_deleted_topics?)."""
     store = sandbox().store
-    topic = store.live_topic(topic_id)
-    if topic is None:
+    topic = store.topics.get(topic_id)
+    viewer = current_user()
+    if topic is None or (topic.deleted_at is not None and not (viewer and viewer.staff)):
         raise not_found()
     include_raw = bool(request.args.get("include_raw"))
     return serializers.topic_view(store, topic, include_raw=include_raw)
