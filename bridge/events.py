@@ -18,8 +18,6 @@ import hashlib
 import json
 import logging
 import re
-import secrets
-import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -51,7 +49,6 @@ PREFIX = "bridge:event:"
 ALL_EVENTS = "bridge:events"  # every external id the bridge knows
 DIRTY = "bridge:events:dirty"  # desired state changed, forum not yet converged
 TOPIC_IDS = "bridge:event-topic-ids"  # topic external id -> event external id
-LOCK_PREFIX = "bridge:lock:event:"
 CATEGORY_CACHE = "bridge:event-categories"  # events.yml category key -> Discourse id
 CATEGORY_CACHE_TTL = 300
 
@@ -212,28 +209,8 @@ class Event:
         }
 
 
-# A lock is released or extended only by its holder.
-_RELEASE = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  return redis.call('DEL', KEYS[1])
-end
-return 0
-"""
-_EXTEND = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
-end
-return 0
-"""
-
-
 class EventStore(VersionedStore[Event]):
     prefix, all_key, dirty_key = PREFIX, ALL_EVENTS, DIRTY
-
-    def __init__(self, connection: redis.Redis):
-        super().__init__(connection)
-        self._release = connection.register_script(_RELEASE)
-        self._extend = connection.register_script(_EXTEND)
 
     def _load(self, external_id: str, data: Mapping[str, str]) -> Event:
         return _event(external_id, data)
@@ -308,24 +285,6 @@ class EventStore(VersionedStore[Event]):
 
     def set_title_level(self, external_id: str, level: int) -> None:
         self.r.hset(PREFIX + external_id, "title_level", level)
-
-    # -- one job at a time per event ---------------------------------------------
-
-    def lock(self, external_id: str, *, ttl: float = 60.0, wait: float = 0.0) -> str | None:
-        token = secrets.token_hex(8)
-        deadline = time.monotonic() + wait
-        while True:
-            if self.r.set(LOCK_PREFIX + external_id, token, nx=True, px=int(ttl * 1000)):
-                return token
-            if time.monotonic() >= deadline:
-                return None
-            time.sleep(0.05)
-
-    def extend_lock(self, external_id: str, token: str, *, ttl: float = 60.0) -> bool:
-        return bool(self._extend(keys=[LOCK_PREFIX + external_id], args=[token, int(ttl * 1000)]))
-
-    def unlock(self, external_id: str, token: str) -> None:
-        self._release(keys=[LOCK_PREFIX + external_id], args=[token])
 
 
 def forum_hash(forum: Mapping[str, Any]) -> str:

@@ -12,10 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from rq.job import Retry
-
 from bridge import ics
-from bridge.discourse import ServerError
 from bridge.events import (
     CategoryResolver,
     EventIn,
@@ -27,22 +24,17 @@ from bridge.events import (
 from bridge.services import Services, http_session
 from bridge.versioned import Accepted
 from workers import runtime
+from workers.locks import held
 from workers.queue import enqueue, enqueue_or_rerun, job_is_orphaned, requeue
 from workers.queue import job_id_for as queue_job_id
 
 log = logging.getLogger(__name__)
 
-LOCK_TTL = 90.0  # seconds; extended before every call (a call may wait 70 s for the budget)
 LOCK_WAIT = 15.0  # a second job for the same event waits this long, then retries later
-BUSY_RETRY = 3
 SYNC_TIMEOUT = 300
 # Feed key -> the external ids last seen in it. (Not the older "bridge:ics-source:" sets:
 # those were written before feeds had namespaces and may name API events.)
 FEED_SOURCE_PREFIX = "bridge:ics-feed:"
-
-
-class LockLost(ServerError):
-    """The event's lock expired mid-job (another job may hold it now): retry later."""
 
 
 def event_store(services: Services) -> EventStore:
@@ -107,23 +99,13 @@ def sync_event(external_id: str, cause: str = "api"):
     """Converge one event's topic to the newest desired state."""
     services = runtime.services()
     store = event_store(services)
-    token = store.lock(external_id, ttl=LOCK_TTL, wait=LOCK_WAIT)
-    if token is None:
-        log.info("event %s is being synced by another job; retrying later", external_id)
-        # RQ counts every retry against `max`: leave room for the transient ones too.
-        return Retry(max=2 * runtime.MAX_TRANSIENT_ATTEMPTS, interval=BUSY_RETRY)
-    try:
+    with held(services.redis, f"event:{external_id}", wait=LOCK_WAIT) as lock:
         event = store.get(external_id)
         if event is None:
             return {"action": "absent"}
         version = event.version
-
-        def keep_alive() -> None:
-            if not store.extend_lock(external_id, token, ttl=LOCK_TTL):
-                raise LockLost(f"lost the lock of event {external_id}")
-
         try:
-            outcome = publisher(services, keep_alive=keep_alive).converge(
+            outcome = publisher(services, keep_alive=lock.check).converge(
                 external_id, cause=cause
             )
         except Exception as error:
@@ -134,8 +116,6 @@ def sync_event(external_id: str, cause: str = "api"):
         log.info("event %s v%s: %s%s", external_id, version, outcome.action,
                  "" if clean else " (a newer version is queued)")
         return {"action": outcome.action, "version": version}
-    finally:
-        store.unlock(external_id, token)
 
 
 def sweep_dirty_events(services: Services) -> list[str]:
