@@ -12,7 +12,8 @@ for that change, 429 responses and wall time.
 
 The lower bound, per pass:
 - reads: each managed group must be read to know its members (one call per
-  1000 members, at least one per group); which roster members have forum
+  1000 members, at least one per group), unless the group index (36 groups a
+  call, with each group's member count) shows it empty; which roster members have forum
   accounts must be learnt in bulk: the admin user list gives 100 accounts a
   call (the alternative, blind adds by e-mail, costs more writes: the script
   computes both and takes the cheaper); the staff list (one call) tells whose
@@ -110,7 +111,13 @@ def lower_bound(rows: list[dict], accounts: set[int], current: dict[str, set[int
             staff_changes += 1
     all_groups = {f"r-d{d:02d}" for d in range(DISTRICTS)} | {
         g for names in ROLE_GROUPS.values() for g in names}
-    group_reads = sum(max(1, math.ceil(len(current.get(g, ())) / 1000)) for g in all_groups)
+    # Each managed group read (1000 members a call), or the group index (36 groups a
+    # call, with member counts) and then only the groups that are not empty.
+    group_reads = min(
+        sum(max(1, math.ceil(len(current.get(g, ())) / 1000)) for g in all_groups),
+        math.ceil(len(all_groups) / 36)
+        + sum(math.ceil(len(current.get(g, ())) / 1000) for g in all_groups),
+    )
     writes = sum(math.ceil(n / 1000) for n in adds.values())
     writes += sum(math.ceil(n / 1000) for n in removes.values()) + staff_changes
     discovery = math.ceil(forum_accounts / 100)

@@ -126,6 +126,17 @@ class Member:
         }
 
 
+# One step, so a binding learned meanwhile is never overwritten by "pending".
+_RECORD_LOGIN = """
+local sequence = redis.call('HINCRBY', KEYS[1], 'logins', 1)
+redis.call('HSET', KEYS[1], 'login_at', ARGV[1])
+if redis.call('HGET', KEYS[1], 'account') ~= 'bound' then
+  redis.call('HSET', KEYS[1], 'account', 'pending')
+end
+return sequence
+"""
+
+
 class MemberStore(VersionedStore[Member]):
     prefix, all_key, dirty_key = PREFIX, ALL_MEMBERS, DIRTY
 
@@ -177,15 +188,7 @@ class MemberStore(VersionedStore[Member]):
         A bound member stays bound (the reply reaches the same account); anyone
         else is pending until the account is found by external id.
         """
-        key = PREFIX + external_id
-        pipe = self.r.pipeline()
-        pipe.hincrby(key, "logins", 1)
-        pipe.hset(key, "login_at", f"{at:.3f}")
-        pipe.hget(key, "account")
-        sequence, _, account = pipe.execute()
-        if account != "bound":
-            self.r.hset(key, "account", "pending")
-        return int(sequence)
+        return int(self.r.eval(_RECORD_LOGIN, 1, PREFIX + external_id, f"{at:.3f}"))
 
     def record_no_account(self, external_ids: Iterable[str]) -> None:
         """Discourse has no account for these members (asked by external id or e-mail)."""
