@@ -542,6 +542,18 @@ class DiscourseClient:
         query = dict(parse_qsl(urlsplit(response.headers["Location"]).query))
         return discourse_connect.verify(query.get("sso"), query.get("sig"), self.connect_secret)
 
+    def web_hooks(self) -> list[dict]:
+        body = self._request("GET", "/admin/api/web_hooks.json")
+        return (body or {}).get("web_hooks") or []
+
+    def create_web_hook(self, fields: Mapping[str, Any]) -> dict:
+        return self._request("POST", "/admin/api/web_hooks.json",
+                             json={"web_hook": dict(fields)})["web_hook"]
+
+    def update_web_hook(self, hook_id: int, fields: Mapping[str, Any]) -> dict:
+        return self._request("PUT", f"/admin/api/web_hooks/{hook_id}.json",
+                             json={"web_hook": dict(fields)})["web_hook"]
+
     def site_settings(self, filter_text: str) -> dict[str, str]:
         body = self._request("GET", "/admin/site_settings.json", params={"filter": filter_text})
         return {s["setting"]: s.get("value") for s in body.get("site_settings", [])}

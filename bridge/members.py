@@ -31,6 +31,7 @@ PREFIX = "bridge:member:"
 ALL_MEMBERS = "bridge:members"  # every external id the bridge knows
 DIRTY = "bridge:members:dirty"  # desired state changed, forum not yet converged
 USERNAME_INDEX = "bridge:usernames"  # lower(requested username) -> external_id
+BY_USER_ID = "bridge:members:by-user"  # forum user id -> external_id of the bound member
 
 AttributeValue = Annotated[StrictStr, Field(max_length=255)]
 
@@ -180,7 +181,19 @@ class MemberStore(VersionedStore[Member]):
         fields: dict[str, Any] = {"account": "bound", "user_id": int(user_id)}
         if username:
             fields["username"] = username
-        self.r.hset(PREFIX + external_id, mapping=fields)
+        previous = self.r.hget(PREFIX + external_id, "user_id")
+        pipe = self.r.pipeline()
+        if previous and int(previous) != int(user_id):
+            pipe.hdel(BY_USER_ID, previous)
+        pipe.hset(PREFIX + external_id, mapping=fields)
+        pipe.hset(BY_USER_ID, int(user_id), external_id)
+        pipe.execute()
+
+    def bound_to(self, user_id: int) -> Member | None:
+        """The member bound to this forum account, if any."""
+        external_id = self.r.hget(BY_USER_ID, int(user_id))
+        member = self.get(external_id) if external_id else None
+        return member if member is not None and member.user_id == int(user_id) else None
 
     def record_login(self, external_id: str, *, at: float) -> int:
         """A login reply was issued; returns the login's sequence number.
@@ -192,17 +205,28 @@ class MemberStore(VersionedStore[Member]):
 
     def record_no_account(self, external_ids: Iterable[str]) -> None:
         """Discourse has no account for these members (asked by external id or e-mail)."""
+        ids = list(external_ids)
+        self._unindex(ids)
         pipe = self.r.pipeline(transaction=False)
-        for external_id in external_ids:
+        for external_id in ids:
             pipe.hset(PREFIX + external_id, "account", "none")
             pipe.hdel(PREFIX + external_id, "user_id", "username")
         pipe.execute()
+
+    def _unindex(self, external_ids: list[str]) -> None:
+        pipe = self.r.pipeline(transaction=False)
+        for external_id in external_ids:
+            pipe.hget(PREFIX + external_id, "user_id")
+        stale = [uid for uid in pipe.execute() if uid]
+        if stale:
+            self.r.hdel(BY_USER_ID, *stale)
 
     def record_applied(self, external_id: str, grants: Grants) -> None:
         self.r.hset(PREFIX + external_id, "applied", json.dumps(applied_state(grants)))
 
     def record_erased(self, external_id: str) -> None:
         """After anonymization the forum account is no longer this member's."""
+        self._unindex([external_id])
         self.r.hset(PREFIX + external_id, mapping={"account": "erased"})
         self.r.hdel(PREFIX + external_id, "user_id", "username", "applied")
 

@@ -43,6 +43,8 @@ GROUP_SIZES = "bridge:group-sizes"  # managed group name -> members last seen
 ACCOUNT_OWNER = "bridge:account-owner:"  # forum user id -> its external id ("" for none)
 ACCOUNT_OWNER_TTL = 24 * 3600
 GROUP_INDEX_PAGE = 36  # groups a page of `GET /groups.json` (GroupsController#index)
+EXPECTED = "bridge:expected-change:"  # forum user id -> the bridge just changed its groups
+EXPECTED_TTL = 600
 
 
 class AccountNotYetThere(ServerError):
@@ -123,6 +125,14 @@ class MemberSync:
         member = self.store.get(external_id)
         if member is None:
             return {"result": "unknown member"}
+        if member.bound:
+            # Bound already (before this login, or by a webhook since): the reply,
+            # keyed by the same external id, reached that account.
+            self.store.record_applied(external_id, _grants_from(sent))
+            member.applied = applied_state(_grants_from(sent))
+            if member.applied != applied_state(member.grants(self.roles)):
+                return self.converge(member, cause="login")
+            return {"result": "account known", "user_id": member.user_id}
         user = self.discourse.user_by_external_id(external_id)
         if user is None:
             if member.login_in_flight(self.clock()):
@@ -255,18 +265,24 @@ class MemberSync:
 
     # -- the group pass -----------------------------------------------------------------
 
-    def group_pass(self, *, cause: str, dry_run: bool = False, force: bool = False) -> dict:
+    def group_pass(
+        self, *, cause: str, dry_run: bool = False, force: bool = False,
+        groups: Iterable[str] | None = None,
+    ) -> dict:
         """Read every managed group, compare with the desired state, repair the drift.
 
         `force` lifts the safety valve on removing outsiders (accounts of no roster
-        member) from exclusive groups.
+        member) from exclusive groups. `groups` limits the pass to those groups
+        (staff flags are then left to the full pass).
         """
         members = list(self.store.all())
         self.discover_accounts(members, dry_run=dry_run)
-        current = self.read_groups()
+        current = self.read_groups(groups)
         outsiders = self._confirm_unbound(members, current, dry_run=dry_run)
-        staff = {int(u["id"]): (bool(u.get("admin")), bool(u.get("moderator")))
-                 for u in self.discourse.staff_users()}
+        staff = None
+        if groups is None:
+            staff = {int(u["id"]): (bool(u.get("admin")), bool(u.get("moderator")))
+                     for u in self.discourse.staff_users()}
         plan = plan_sync(members, self.roles, current, outsiders=outsiders, staff=staff)
         active = sum(1 for m in members if m.active)
         held = self._over_share(len(plan.outsider_accounts), active) and not force
@@ -283,21 +299,23 @@ class MemberSync:
             for group_plan in plan.groups.values():
                 group_plan.outsiders.clear()
         self._write_groups(plan, cause=cause)
-        refused = self._finish_members(members, plan, cause=cause)
+        self._record_sizes(current, plan)
+        # Only a pass over every group proves a member's whole state.
+        refused = self._finish_members(members, plan, cause=cause) if groups is None else set()
         report["write_calls"] = plan.write_calls()
         if refused:
             report["refused"] = sorted(refused)
         return report
 
-    def read_groups(self) -> dict[str, list[int]]:
-        """The forum user ids in every managed group (1000 a call).
+    def read_groups(self, names: Iterable[str] | None = None) -> dict[str, list[int]]:
+        """The forum user ids in the managed groups (every one by default), 1000 a call.
 
         When many managed groups may be empty (a new forum, groups last seen
         empty), one look at the group index (36 groups a call, each with its
         `user_count`) spares reading the empty ones.
         """
         sizes = self.r.hgetall(GROUP_SIZES)
-        managed = sorted(self.roles.managed)
+        managed = sorted(self.roles.managed if names is None else set(names))
         maybe_empty = [name for name in managed if int(sizes.get(name) or 0) == 0]
         empty: set[str] = set()
         if len(maybe_empty) > -(-len(managed) // GROUP_INDEX_PAGE):
@@ -308,13 +326,94 @@ class MemberSync:
         for name in managed:
             current[name] = ([] if name in empty else
                              [int(u["id"]) for u in self.discourse.group_members(name)])
-        self.r.hset(GROUP_SIZES, mapping={name: len(ids) for name, ids in current.items()})
         return current
+
+    def _record_sizes(self, current: Mapping[str, list[int]], plan: SyncPlan) -> None:
+        """Each managed group's size after the pass's writes: what a quick check expects."""
+        sizes = {}
+        for name, ids in current.items():
+            group_plan = plan.groups[name]
+            sizes[name] = len(ids) + len(group_plan.add) - len(group_plan.remove) - len(
+                group_plan.outsiders)
+        self.r.hset(GROUP_SIZES, mapping=sizes)
+
+    def quick_check(self, *, cause: str) -> dict:
+        """The hourly repair when webhooks report drift: compare each managed group's
+        member count (the group index, 36 groups a call) with the size the last pass
+        left, and run a pass over the groups that differ only.
+
+        A swap (one account removed, another added) keeps the count: the webhooks
+        report each of those, and the daily full pass is the net under both.
+        """
+        sizes = self.r.hgetall(GROUP_SIZES)
+        counts = {str(g.get("name", "")).lower(): g.get("user_count")
+                  for g in self.discourse.group_index()}
+        differing = sorted(name for name in self.roles.managed
+                           if sizes.get(name) is None
+                           or counts.get(name.lower()) != int(sizes[name]))
+        report: dict[str, Any] = {"cause": cause, "mode": "quick", "checked": len(sizes),
+                                  "differing": differing}
+        if differing:
+            report.update(self.group_pass(cause=cause, groups=differing))
+        return report
+
+    def expect_changes(self, user_ids: Iterable[int]) -> None:
+        """The bridge changes these accounts' groups: their webhooks are our own echo."""
+        pipe = self.r.pipeline(transaction=False)
+        for user_id in user_ids:
+            pipe.set(f"{EXPECTED}{user_id}", "1", ex=EXPECTED_TTL)
+        pipe.execute()
+
+    def is_expected(self, user_id: int) -> bool:
+        return bool(self.r.exists(f"{EXPECTED}{user_id}"))
+
+    def repair_account(self, user_id: int, *, cause: str) -> dict:
+        """A webhook said this account's managed groups changed: read it back, repair.
+
+        One read of the account by id (its groups, staff flags and external id),
+        then at most one write: a `sync_sso` for a member's account, or removals
+        from exclusive groups for an outsider's.
+        """
+        user = self.discourse.user(user_id)
+        if user is None:
+            return {"result": "no such account"}
+        external_id = _external_id_of(user)
+        self.r.set(f"{ACCOUNT_OWNER}{user_id}", external_id or "", ex=ACCOUNT_OWNER_TTL)
+        member = self.store.bound_to(user_id)
+        if member is None and external_id:
+            candidate = self.store.get(external_id)
+            if candidate is not None and candidate.account != "erased":
+                self._bind(candidate, user, cause=cause)
+                member = candidate
+        have = {str(g.get("name")) for g in user.get("groups") or []} & self.roles.managed
+        if member is None:
+            return self._remove_outsider(user_id, have & self.roles.exclusive, cause=cause)
+        grants = member.grants(self.roles)
+        flags = (bool(user.get("admin")), bool(user.get("moderator")))
+        if have == grants.groups and flags == (grants.admin, grants.moderator):
+            self.store.record_applied(member.external_id, grants)
+            return {"result": "unchanged", "member": member.external_id}
+        self.expect_changes([user_id])
+        result = self._sync_sso(member, cause=cause, action="member.repair")
+        return {**result, "member": member.external_id}
+
+    def _remove_outsider(self, user_id: int, groups: set[str], *, cause: str) -> dict:
+        for name in sorted(groups):
+            self.expect_changes([user_id])
+            self.discourse.remove_members(self.group_id(name), user_ids=[user_id])
+        if groups:
+            self.audit.record_many([
+                {"subject": f"account:{user_id}", "action": "group.remove_outsider",
+                 "target": name, "cause": cause, "result": "ok", "detail": ""}
+                for name in sorted(groups)])
+        return {"result": "outsider", "removed_from": sorted(groups)}
 
     def _over_share(self, count: int, active: int) -> bool:
         return count > max(1, self.options.max_share * active)
 
     def _write_groups(self, plan: SyncPlan, *, cause: str) -> None:
+        self.expect_changes({uid for p in plan.groups.values()
+                             for uid in (*p.add, *p.remove, *p.outsiders)})
         entries = []
         for name, group_plan in sorted(plan.groups.items()):
             if group_plan.empty:

@@ -74,16 +74,17 @@ def plan_sync(
 ) -> SyncPlan:
     """What to change so that the forum's managed groups match the members.
 
-    `current` maps each managed group to the forum user ids Discourse lists in
-    it. Members are matched to accounts by the user id bound to them, never by
-    name. `outsiders` are the listed accounts confirmed to belong to no roster
-    member: removed from exclusive groups, kept in the others. An account
-    neither bound nor confirmed is left alone (it may be a member whose account
-    is still being learned). `staff` maps user ids to their (admin, moderator).
+    `current` maps each managed group to plan (all of them, or those a repair
+    looks at) to the forum user ids Discourse lists in it. Members are matched
+    to accounts by the user id bound to them, never by name. `outsiders` are the
+    listed accounts confirmed to belong to no roster member: removed from
+    exclusive groups, kept in the others. An account neither bound nor
+    confirmed is left alone (it may be a member whose account is still being
+    learned). `staff` maps user ids to their (admin, moderator).
     """
     bound = {m.user_id: m for m in members if m.bound}
     outsiders = set(outsiders) - set(bound)
-    plans = {group: GroupPlan(group) for group in roles.managed}
+    plans = {group: GroupPlan(group) for group in current}
     kept: dict[str, list[int]] = defaultdict(list)
     present: dict[int, set[str]] = defaultdict(set)
     for group, user_ids in current.items():
@@ -98,7 +99,7 @@ def plan_sync(
     for user_id, member in sorted(bound.items()):
         wanted = member.grants(roles)
         have = present.get(user_id, set())
-        for group in sorted(wanted.groups - have):
+        for group in sorted((wanted.groups - have) & plans.keys()):
             plans[group].add.append(user_id)
         for group in sorted(have - wanted.groups):
             plans[group].remove.append(user_id)

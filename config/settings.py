@@ -330,7 +330,10 @@ class _Parser:
             oidc_external_id_claim=self.required("OIDC_EXTERNAL_ID_CLAIM", default="sub"),
             config_dir=config_dir,
             offboard_max_share=self.number("BRIDGE_OFFBOARD_MAX_SHARE", 0.10, low=0, high=1),
-            reconcile_interval=self.integer("BRIDGE_RECONCILE_INTERVAL", 300, minimum=10),
+            # With webhooks, drift is noticed within seconds: the full repair is a safety net.
+            reconcile_interval=self.integer(
+                "BRIDGE_RECONCILE_INTERVAL",
+                3600 if self.raw("DISCOURSE_WEBHOOK_SECRET") else 300, minimum=10),
             precreate_users=self.boolean("BRIDGE_PRECREATE_USERS", False),
             suppress_welcome_message=self.boolean("BRIDGE_SUPPRESS_WELCOME_MESSAGE", True),
             event_delete_mode=self.choice(

@@ -10,6 +10,7 @@ from flask import current_app
 from flask.cli import AppGroup, with_appcontext
 
 from bridge import discourse_connect
+from bridge import webhooks as bridge_webhooks
 from bridge.discourse import DiscourseError, Redirected
 
 discourse_cli = AppGroup("discourse", help="Prepare the forum for the bridge.")
@@ -38,7 +39,9 @@ def _print(data) -> None:
 
 
 @discourse_cli.command("setup", cls=_Command)
-def discourse_setup():
+@click.option("--webhooks", is_flag=True,
+              help="Also create (or bring in line) the forum's webhook to this bridge.")
+def discourse_setup(webhooks: bool):
     """Create the managed groups and event categories that the forum lacks."""
     from workers.events import setup_categories
 
@@ -47,6 +50,14 @@ def discourse_setup():
     categories = setup_categories(svc)
     click.echo(f"groups created: {', '.join(groups) or 'none (all exist)'}")
     click.echo(f"categories created: {', '.join(categories) or 'none (all exist)'}")
+    if webhooks:
+        secret = svc.settings.discourse_webhook_secret
+        if not secret:
+            raise click.ClickException("set DISCOURSE_WEBHOOK_SECRET (at least 12 characters) "
+                                       "first: the forum signs every delivery with it")
+        url = bridge_webhooks.payload_url(svc.settings.public_url)
+        done = bridge_webhooks.ensure_hook(svc.discourse, url=url, secret=secret)
+        click.echo(f"webhook {done}: {url} ({', '.join(bridge_webhooks.EVENT_TYPES)})")
 
 
 @sync_cli.command("reconcile", cls=_Command)
@@ -117,6 +128,13 @@ def doctor():
             report(levels == (spec.mentionable_level, spec.messageable_level),
                    f"group {name}: @mention by {spec.mentionable}, messages by "
                    f"{spec.messageable} (forum levels {levels[0]}, {levels[1]})")
+    if settings.discourse_webhook_secret:
+        url = bridge_webhooks.payload_url(settings.public_url)
+        hook = bridge_webhooks.check_hook(svc.discourse, url)
+        report(hook.ok, f"the forum's webhook to {url} is active with its events"
+               + ("" if hook.ok else f" (found: {hook.found}, active: {hook.active}, missing: "
+                  f"{', '.join(hook.missing_events) or 'none'}; run `flask --app wsgi discourse "
+                  "setup --webhooks`)"))
     names = {c.get("slug") for c in svc.discourse.categories()}
     for slug in sorted(svc.config.events.categories):
         report(slug in names, f"category {slug} exists")

@@ -1,7 +1,9 @@
 """Discourse webhooks (`POST /webhooks/discourse`), when DISCOURSE_WEBHOOK_SECRET is set.
 
 They save admin API calls: a user event tells the bridge a member's forum user id
-and username (no look-up needed later), and `topic_destroyed` says at once that an
+and username (no look-up needed later); `user_added_to_group` /
+`user_removed_from_group` in a managed group (not the bridge's own change) has
+the account read back and repaired within seconds; and `topic_destroyed` says at once that an
 announcement may have been deleted by hand, so the event's job reads the topic back
 and recreates it if it is really gone, instead of waiting for the event's next
 change. A webhook is a hint, never proof (REFERENCE §10). Signatures are
@@ -19,12 +21,15 @@ import re
 
 from flask import Blueprint, current_app, jsonify, request
 
+from bridge.membersync import GROUP_IDS
+from workers import enqueue
 from workers.events import report_topic_deleted
 
 log = logging.getLogger(__name__)
 
 bp = Blueprint("webhooks", __name__, url_prefix="/webhooks")
 
+GROUP_USER_EVENTS = {"user_added_to_group", "user_removed_from_group"}
 USER_EVENTS = {"user_created", "user_logged_in", "user_updated", "user_confirmed_email",
                "user_approved"}
 MAX_BODY = 2 * 1024 * 1024
@@ -81,6 +86,8 @@ def _delivery_key(delivery_id: str) -> str | None:
 def _act(svc, event: str, payload: dict) -> str:
     if event in USER_EVENTS:
         return _user(svc, payload.get("user") or {})
+    if event in GROUP_USER_EVENTS:
+        return _group_user(svc, payload.get("group_user"))
     if event == "topic_destroyed":
         topic = payload.get("topic")
         topic_id = topic.get("id") if isinstance(topic, dict) else None
@@ -89,6 +96,23 @@ def _act(svc, event: str, payload: dict) -> str:
         return report_topic_deleted(svc, topic_id)
     # topic_recovered among them: a recovered topic needs nothing created.
     return "ignored"
+
+
+def _group_user(svc, item) -> str:
+    """Someone's membership of a group changed: if it is a managed group and not the
+    bridge's own change, the account is read back (never believed) and repaired."""
+    if not isinstance(item, dict):
+        return "not a membership"
+    group_id, user_id = item.get("group_id"), item.get("user_id")
+    if not all(isinstance(v, int) and not isinstance(v, bool) for v in (group_id, user_id)):
+        return "not a membership"
+    managed = {int(gid) for gid in svc.redis.hvals(GROUP_IDS)}
+    if group_id not in managed:
+        return "not a managed group"
+    if svc.member_sync().is_expected(user_id):
+        return "the bridge's own change"
+    enqueue.account_repair(svc, user_id)
+    return "account will be read back"
 
 
 def _user(svc, user: dict) -> str:

@@ -8,6 +8,7 @@ whose worker died.
 from __future__ import annotations
 
 import hashlib
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -16,6 +17,8 @@ from workers import queue as jobs
 
 INFLIGHT = "bridge:members:jobs"  # member and group jobs not yet known to be done
 GROUP_SYNC_GENERATION = "bridge:group-pass:generation"
+ACCOUNT_REPAIR_QUEUED = "bridge:account-repair:queued:"  # forum user id -> a read-back waits
+ACCOUNT_REPAIR_TTL = 600
 GROUP_PASS_TIMEOUT = 4 * 3600
 
 
@@ -86,6 +89,29 @@ def changes(svc: Services, external_ids: list[str], cause: str, *, force: bool =
         job_id=jobs.job_id_for("members", cause, digest),
         description=f"sync {len(external_ids)} members ({cause})",
     ))
+
+
+def account_repair(svc: Services, user_id: int, cause: str = "webhook") -> str | None:
+    """Read an account back after a webhook's hint.
+
+    Hints arriving while a read-back is still queued are one job (it reads the
+    newest state); a hint after it started gets a job of its own.
+    """
+    pending = f"{ACCOUNT_REPAIR_QUEUED}{int(user_id)}"
+    if not svc.redis.set(pending, "1", nx=True, ex=ACCOUNT_REPAIR_TTL):
+        return None
+    return jobs.enqueue(
+        svc.redis_raw,
+        "workers.members.repair_account",
+        int(user_id),
+        cause,
+        job_id=jobs.job_id_for("account", str(int(user_id)), str(time.time_ns())),
+        description=f"read account {int(user_id)} back ({cause})",
+    )
+
+
+def account_repair_started(svc: Services, user_id: int) -> None:
+    svc.redis.delete(f"{ACCOUNT_REPAIR_QUEUED}{int(user_id)}")
 
 
 def after_login(svc: Services, external_id: str, sequence: int, sent: Mapping[str, Any]) -> str:

@@ -23,6 +23,8 @@ from workers.runtime import Patient, job, services
 GROUP_PASS_LOCK_WAIT = 5.0
 GROUP_PASS_BUSY_RETRY = 30  # a pass may run for many minutes: look again twice a minute
 RECONCILE_KEY = "bridge:reconcile:last"
+FULL_RECONCILE_KEY = "bridge:reconcile:full-at"
+FULL_EVERY = 24 * 3600  # with webhooks: every group read once a day, sizes checked hourly
 
 
 def _sync(svc: Services) -> MemberSync:
@@ -108,12 +110,31 @@ def sync_groups(cause: str = "roster", force: bool = False) -> dict:
 
 @job
 def reconcile() -> dict:
-    """The scheduled repair: a group pass that reports what it fixed."""
+    """The scheduled repair: a group pass that reports what it fixed.
+
+    With webhooks reporting drift as it happens, it is a quick check of group
+    sizes (a pass over the groups that differ) and a full pass once a day.
+    """
     svc = services()
     with held(svc.redis, "groups", wait=GROUP_PASS_LOCK_WAIT, retry_in=GROUP_PASS_BUSY_RETRY):
-        report = _sync(svc).group_pass(cause="reconcile")
+        sync = _sync(svc)
+        last_full = float(svc.redis.get(FULL_RECONCILE_KEY) or 0)
+        if svc.settings.discourse_webhook_secret and time.time() - last_full < FULL_EVERY:
+            report = sync.quick_check(cause="reconcile")
+        else:
+            report = sync.group_pass(cause="reconcile")
+            svc.redis.set(FULL_RECONCILE_KEY, f"{time.time():.0f}")
     svc.redis.set(RECONCILE_KEY, json.dumps({"at": time.time(), **report}, ensure_ascii=False))
     return report
+
+
+@job
+def repair_account(user_id: int, cause: str = "webhook") -> dict:
+    """A webhook reported a change in a managed group: read the account back, repair."""
+    svc = services()
+    with held(svc.redis, f"account:{user_id}"):
+        enqueue.account_repair_started(svc, user_id)  # later hints need a read of their own
+        return _sync(svc).repair_account(user_id, cause=cause)
 
 
 @job

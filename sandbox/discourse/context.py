@@ -19,6 +19,7 @@ from .faults import Faults
 from .ratelimit import SlidingWindowLimiter
 from .state import Store, User
 from .stats import Stats
+from .webhooks import WebHooks
 
 EXTENSION_KEY = "sandbox_discourse"
 
@@ -62,6 +63,8 @@ class Sandbox:
         self.faults = Faults()
         self.stats = Stats()
         self.nonces = NonceStore(self.now)
+        self.webhooks = WebHooks(settings.base_url)
+        self.store.listener = self.webhooks.emit
 
     def now(self) -> float:
         return self._clock()
@@ -74,6 +77,7 @@ class Sandbox:
         return key is not None and hmac.compare_digest(key.encode(), self.settings.api_key.encode())
 
     def reset(self) -> None:
+        self.webhooks.reset()
         self.store.reset()
         self.stats.clear()
         self.faults.clear()

@@ -55,6 +55,24 @@ NOT_IN_SPEC: tuple[Route, ...] = (
     ),
     Route(
         "GET",
+        r"/admin/api/web_hooks\.json",
+        "the webhooks admin API is not in the document",
+        "REFERENCE §10; admin/web_hooks_controller.rb#index",
+    ),
+    Route(
+        "POST",
+        r"/admin/api/web_hooks\.json",
+        "the webhooks admin API is not in the document (web_hook[...] fields)",
+        "REFERENCE §10; admin/web_hooks_controller.rb#create",
+    ),
+    Route(
+        "PUT",
+        r"/admin/api/web_hooks/\d+\.json",
+        "the webhooks admin API is not in the document (web_hook[...] fields)",
+        "REFERENCE §10; admin/web_hooks_controller.rb#update",
+    ),
+    Route(
+        "GET",
         r"/admin/site_settings\.json",
         "admin site settings are not in the document",
         "admin/site_settings_controller.rb#index",

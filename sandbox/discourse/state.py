@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import pickle
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -154,7 +155,13 @@ class Store:
     def __init__(self, clock) -> None:
         self.clock = clock
         self.lock = threading.RLock()
+        #: Called with (event, payload) for the changes Discourse sends webhooks about.
+        self.listener: Callable[[str, dict[str, Any]], None] | None = None
         self.reset()
+
+    def emit(self, event: str, payload: dict[str, Any]) -> None:
+        if self.listener is not None:
+            self.listener(event, payload)
 
     # --- lifecycle -----------------------------------------------------------------
     def reset(self) -> None:
@@ -262,6 +269,7 @@ class Store:
             active=active,
         )
         self.users[user.id] = user
+        self.emit("user_created", webhook_user(user))
         return user
 
     def suggest_username(self, *candidates: str | None) -> str:
@@ -304,6 +312,7 @@ class Store:
         if group.automatic or user.id in group.members:
             return False
         group.members[user.id] = self.clock()
+        self.emit("user_added_to_group", {"group_id": group.id, "user_id": user.id})
         return True
 
     def remove_member(self, group: Group, user: User) -> bool:
@@ -311,6 +320,7 @@ class Store:
             return False
         del group.members[user.id]
         group.owners.discard(user.id)
+        self.emit("user_removed_from_group", {"group_id": group.id, "user_id": user.id})
         return True
 
     # --- categories ------------------------------------------------------------------
@@ -345,3 +355,9 @@ class Store:
 
     def first_post(self, topic: Topic) -> Post:
         return self.posts[topic.post_ids[0]]
+
+
+def webhook_user(user: User) -> dict[str, Any]:
+    """WebHookUserSerializer's fields the bridge reads (an admin sees the external id)."""
+    return {"id": user.id, "username": user.username, "name": user.name,
+            "external_id": user.external_id, "admin": user.admin, "moderator": user.moderator}

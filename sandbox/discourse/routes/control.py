@@ -47,8 +47,14 @@ def reset():
 @api_view
 def seed():
     ctx = sandbox()
-    store = ctx.store
-    data = _json()
+    ctx.webhooks.quiet = True  # setting the scene is not news
+    try:
+        return _seed(ctx.store, _json())
+    finally:
+        ctx.webhooks.quiet = False
+
+
+def _seed(store, data: dict[str, Any]) -> dict[str, Any]:
     created: dict[str, Any] = {"users": {}, "groups": {}, "categories": {}}
     for item in data.get("users", []):
         username, email = item.get("username"), item.get("email")
@@ -105,6 +111,15 @@ def seed():
                 raise _bad(f"unknown user {username}")
             store.add_member(group, user)
     return created
+
+
+@bp.post("/webhooks/flush")
+@api_view
+def flush_webhooks():
+    """Wait for the deliveries in flight; list every hook's deliveries so far."""
+    hooks = sandbox().webhooks
+    hooks.wait()
+    return {"deliveries": [d for h in hooks.hooks.values() for d in h.deliveries]}
 
 
 @bp.get("/state")

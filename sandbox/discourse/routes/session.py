@@ -11,6 +11,7 @@ from .. import connect, serializers
 from ..accounts import BlankExternalId, RecordInvalid, apply_payload
 from ..context import browser_user, json_response, sandbox
 from ..errors import not_found
+from ..state import webhook_user
 
 bp = Blueprint("session", __name__)
 
@@ -84,6 +85,7 @@ def sso_login() -> Response:
             return _page(403, "Учётная запись заблокирована.")
         session["uid"] = user.id
         session["gen"] = user.auth_generation
+    ctx.store.emit("user_logged_in", webhook_user(user))
     return redirect(safe_return_path(entry.return_path), code=302)
 
 

@@ -193,6 +193,8 @@ def _create(store: Store, author: User, params: dict[str, Any], now: float) -> t
     )
     store.topics[topic.id] = topic
     post = _new_post(store, topic, author, raw, created)
+    store.emit("topic_created", {"id": topic.id, "title": topic.title,
+                                 "external_id": topic.external_id})
     return 200, serializers.post(store, post)
 
 
@@ -393,4 +395,6 @@ def delete_topic(topic_id: int):
     topic = _live_topic_or_403(ctx.store, topic_id)
     topic.deleted_at = ctx.now()
     topic.deleted_by = user.id
+    ctx.store.emit("topic_destroyed", {"id": topic.id, "title": topic.title,
+                                       "external_id": topic.external_id})
     return None, 200
