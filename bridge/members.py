@@ -224,6 +224,12 @@ class MemberStore(VersionedStore[Member]):
     def record_applied(self, external_id: str, grants: Grants) -> None:
         self.r.hset(PREFIX + external_id, "applied", json.dumps(applied_state(grants)))
 
+    def record_applied_many(self, grants: Mapping[str, Grants]) -> None:
+        pipe = self.r.pipeline(transaction=False)
+        for external_id, granted in grants.items():
+            pipe.hset(PREFIX + external_id, "applied", json.dumps(applied_state(granted)))
+        pipe.execute()
+
     def record_erased(self, external_id: str) -> None:
         """After anonymization the forum account is no longer this member's."""
         self._unindex([external_id])

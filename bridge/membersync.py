@@ -453,16 +453,18 @@ class MemberSync:
         dirty = set(self.store.dirty_ids())
         staff_changes = set(plan.staff)
         versions = {m.external_id: m.version for m in members}
+        settled: dict[str, int] = {}
+        applied = {}
         for member in self.store.many(versions):  # re-read: accounts may have been learned
             try:
                 if member.external_id in staff_changes:
                     self._sync_sso(member, cause=cause, action="staff.sync")
-                if member.bound:
-                    grants = member.grants(self.roles)
-                    self.store.record_applied(member.external_id, grants)
-                    member.applied = applied_state(grants)
                 if not member.active and member.external_id in dirty:
-                    self.offboard(member, cause=cause)  # log out, anonymize if asked
+                    # The pass took the groups away already: log out, anonymize if asked.
+                    member.applied = applied_state(member.grants(self.roles))
+                    self.offboard(member, cause=cause)
+                if member.bound:  # an anonymized account is no longer the member's
+                    applied[member.external_id] = member.grants(self.roles)
             except InvalidCredentials:
                 raise
             except ClientError as error:  # this member's problem: the pass goes on
@@ -474,8 +476,9 @@ class MemberSync:
                 # (the sweep brings it back) and go on with the others.
                 self.store.record_error(member.external_id, str(error))
                 continue
-            self.store.record_error(member.external_id, None)
-            self.store.mark_clean(member.external_id, versions[member.external_id])
+            settled[member.external_id] = versions[member.external_id]
+        self.store.record_applied_many(applied)
+        self.store.settle_many(settled)
         return refused
 
     # -- whose account is it ---------------------------------------------------------------
