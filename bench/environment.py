@@ -49,8 +49,11 @@ class Bench:
     def state(self) -> dict:
         return self.control.get(self.forum + "/_sandbox/state", timeout=60).json()
 
-    def seed(self, **data) -> None:
-        self.control.post(self.forum + "/_sandbox/seed", json=data, timeout=120).raise_for_status()
+    def seed(self, **data) -> dict:
+        """Create users, groups, memberships; returns what was created, by name -> id."""
+        response = self.control.post(self.forum + "/_sandbox/seed", json=data, timeout=120)
+        response.raise_for_status()
+        return response.json()
 
     def run_workers(self) -> None:
         """Burst workers (one process, no fork) until nothing is queued or scheduled."""
@@ -62,7 +65,12 @@ class Bench:
 
 
 @contextlib.contextmanager
-def bench_environment(*, rate: int, config_dir: Path | None = None) -> Iterator[Bench]:
+def bench_environment(
+    *, rate: int, config_dir: Path | None = None, bridge_port: int | None = None,
+    extra_env: dict[str, str] | None = None,
+) -> Iterator[Bench]:
+    """`bridge_port`: the bridge's own URL (BRIDGE_PUBLIC_URL), for a benchmark that
+    serves the bridge there (webhooks from the sandbox reach it)."""
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     from sandbox.discourse import create_app
 
@@ -89,6 +97,9 @@ def bench_environment(*, rate: int, config_dir: Path | None = None) -> Iterator[
                 "OIDC_CLIENT_ID": "bench",
                 "OIDC_CLIENT_SECRET": secrets.token_hex(16),
                 "BRIDGE_CONFIG_DIR": str(config_dir or ROOT / "config"),
+                **({"BRIDGE_PUBLIC_URL": f"http://127.0.0.1:{bridge_port}"}
+                   if bridge_port else {}),
+                **(extra_env or {}),
             })
             roles, events = load_mappings(settings.config_dir)
             services = build_services(AppConfig(settings, roles, events), budget_wait=120)
