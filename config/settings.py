@@ -32,6 +32,7 @@ _SANDBOX_PORTS = frozenset(urlsplit(url).port for url in (SANDBOX_DISCOURSE_URL,
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 _TOKEN_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 MIN_SECRET_LENGTH = 10  # Discourse refuses shorter DiscourseConnect secrets
+MIN_WEBHOOK_SECRET = 12  # Discourse refuses a shorter webhook secret
 MIN_TOKEN_LENGTH = 16
 
 
@@ -252,6 +253,12 @@ class _Parser:
             self.problem(name, f"must be at least {minimum} characters long")
         return value
 
+    def optional_secret(self, name: str, *, minimum: int) -> str | None:
+        value = self.raw(name)
+        if value is not None and len(value) < minimum:
+            self.problem(name, f"must be at least {minimum} characters long (or unset)")
+        return value
+
     def api_tokens(self) -> dict[str, str]:
         value = self.raw("BRIDGE_API_TOKENS")
         if value is None:
@@ -315,7 +322,8 @@ class _Parser:
             discourse_connect_secret=self.secret(
                 "DISCOURSE_CONNECT_SECRET", minimum=MIN_SECRET_LENGTH
             ),
-            discourse_webhook_secret=self.raw("DISCOURSE_WEBHOOK_SECRET"),
+            discourse_webhook_secret=self.optional_secret("DISCOURSE_WEBHOOK_SECRET",
+                                                          minimum=MIN_WEBHOOK_SECRET),
             redis_url=redis_url,
             secret_key=self.secret("BRIDGE_SECRET_KEY", minimum=16),
             public_url=self.url(

@@ -164,3 +164,11 @@ def test_processes_refuse_to_start_with_one_message_per_problem(tmp_path):
         assert "The bridge cannot start" in result.stderr
         assert "DISCOURSE_CONNECT_SECRET: must be at least 10 characters long" in result.stderr
         assert "Traceback" not in result.stderr
+
+
+def test_a_webhook_secret_shorter_than_discourse_allows_is_refused():
+    assert problems(DISCOURSE_WEBHOOK_SECRET="short") == [
+        "DISCOURSE_WEBHOOK_SECRET: must be at least 12 characters long (or unset)"]
+    with_hooks = load_settings({**GOOD, "DISCOURSE_WEBHOOK_SECRET": "x" * 12})
+    assert with_hooks.reconcile_interval == 3600  # webhooks report drift: hourly is enough
+    assert load_settings(GOOD).reconcile_interval == 300
