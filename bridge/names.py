@@ -14,11 +14,11 @@ MIN_LENGTH = 3
 MAX_LENGTH = 20
 
 _INVALID_CHAR = re.compile(r"[^A-Za-z0-9_.-]")
-_LEADING_OK = re.compile(r"^[A-Za-z0-9_]")
-_TRAILING_OK = re.compile(r"[A-Za-z0-9]$")
+_LEADING_OK = re.compile(r"\A[A-Za-z0-9_]")
+_TRAILING_OK = re.compile(r"[A-Za-z0-9]\Z")
 _DOUBLE_SPECIAL = re.compile(r"[-_.]{2,}")
 CONFUSING_EXTENSIONS = re.compile(
-    r"\.(js|json|css|htm|html|xml|jpg|jpeg|png|gif|bmp|ico|tif|tiff|woff)$", re.IGNORECASE
+    r"\.(js|json|css|htm|html|xml|jpg|jpeg|png|gif|bmp|ico|tif|tiff|woff)\Z", re.IGNORECASE
 )
 
 #: Discourse's default `reserved_usernames` site setting.

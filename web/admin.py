@@ -66,10 +66,10 @@ PAGE = 50
 LIST_CAP = 30  # ids shown per cell of the roster preview before "и ещё N"
 
 MOSCOW = timezone(timedelta(hours=3), "МСК")  # no daylight saving since 2014
-_JOB_ID = re.compile(r"^[A-Za-z0-9_-]{1,200}$")
-_AUDIT_ID = re.compile(r"^\d{1,20}-\d{1,20}$")
-_ROSTER_KEY = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
-_SUBJECT = re.compile(r"^[A-Za-z0-9._:-]{1,100}$")
+_JOB_ID = re.compile(r"\A[A-Za-z0-9_-]{1,200}\Z")
+_AUDIT_ID = re.compile(r"\A[0-9]{1,20}-[0-9]{1,20}\Z")  # \d is any script's digit
+_ROSTER_KEY = re.compile(r"\A[A-Za-z0-9_-]{16,64}\Z")
+_SUBJECT = re.compile(r"\A[A-Za-z0-9._:-]{1,100}\Z")
 
 SECURITY_HEADERS = {
     "Cache-Control": "no-store",

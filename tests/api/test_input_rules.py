@@ -126,6 +126,23 @@ def test_an_existing_member_is_not_found_by_its_id_and_a_newline(client, auth):
     assert client.delete("/api/v1/members/t-1%0A", headers=auth).status_code in (404, 422)
 
 
+def whole_string_patterns():
+    from bridge import discourse_connect, members
+    from sso import _ERROR_CODE, _NONCE
+    from web import admin
+
+    return [(members.EXTERNAL_ID, "t-1"), (admin._JOB_ID, "job-1"), (admin._AUDIT_ID, "1-1"),
+            (admin._ROSTER_KEY, "k" * 16), (admin._SUBJECT, "member:t-1"), (_NONCE, "n0"),
+            (_ERROR_CODE, "access_denied"), (discourse_connect._HEX_SIGNATURE, "a" * 64)]
+
+
+def test_id_patterns_match_whole_strings_only():
+    """Python's `$` also matches before a final newline: every id check uses `\\Z`."""
+    for pattern, valid in whole_string_patterns():
+        assert pattern.match(valid), pattern
+        assert not pattern.match(valid + "\n"), pattern
+
+
 # -- 4. JSON nested deeper than 32 levels ----------------------------------------------
 
 
