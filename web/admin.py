@@ -9,6 +9,7 @@ ids, token names and counts only.
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 import hmac
 import json
@@ -43,7 +44,7 @@ from bridge.members import ALL_MEMBERS, DIRTY, EXTERNAL_ID
 from bridge.services import Services
 from sso import IDENTITY_KEY  # the member verified by the OIDC login
 from web import roster
-from web.api.common import MAX_ROSTER_BODY, ApiError, token_owner
+from web.api.common import MAX_ROSTER_BODY, ApiError, parse_json, token_owner
 from workers.queue import failure_reason, queue
 
 log = logging.getLogger(__name__)
@@ -496,6 +497,7 @@ _ROSTER_ERRORS = {
     "invalid_roster": "В списке есть ошибки — ничего не сохранено.",
     "malformed_csv": "CSV-файл не удалось прочитать — ничего не сохранено.",
     "malformed_json": "JSON не удалось прочитать — ничего не сохранено.",
+    "too_deeply_nested": "В JSON слишком глубокая вложенность — ничего не сохранено.",
     "empty_roster": "Выберите файл или вставьте список в поле.",
     "payload_too_large": "Список должен быть не больше 20 МБ.",
 }
@@ -516,10 +518,7 @@ def _uploaded_rows() -> list:
         raise ApiError(400, "empty_roster", "No roster was given.")
     looks_json = raw.lstrip(b"\xef\xbb\xbf \t\r\n")[:1] in (b"[", b"{")
     if filename.endswith(".json") or (not filename.endswith(".csv") and looks_json):
-        try:
-            rows = json.loads(raw.decode("utf-8-sig"))
-        except (UnicodeDecodeError, ValueError) as error:
-            raise ApiError(400, "malformed_json", f"Not valid JSON: {error}") from None
+        rows = parse_json(raw.removeprefix(codecs.BOM_UTF8))
         if not isinstance(rows, list):
             raise ApiError(422, "invalid_roster", "The roster must be a JSON array of members.")
         return rows
