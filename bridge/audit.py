@@ -7,6 +7,7 @@ A Redis stream: entries are ordered, ids carry the time, and trimming by age
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
@@ -15,6 +16,8 @@ import redis
 
 AUDIT_KEY = "bridge:audit"
 MAX_ENTRIES = 200_000
+#: An entry id `<ms>-<seq>` in ASCII digits; 19 digits stay below Redis's limit of 2^64.
+ENTRY_ID = re.compile(r"\A[0-9]{1,19}-[0-9]{1,19}\Z")
 
 
 @dataclass(frozen=True)

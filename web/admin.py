@@ -40,11 +40,12 @@ from rq.job import Job
 from rq.serializers import JSONSerializer
 from werkzeug.exceptions import HTTPException
 
+from bridge.audit import ENTRY_ID
 from bridge.members import ALL_MEMBERS, DIRTY, EXTERNAL_ID
 from bridge.services import Services
 from sso import IDENTITY_KEY  # the member verified by the OIDC login
 from web import roster
-from web.api.common import MAX_ROSTER_BODY, ApiError, parse_json, token_owner
+from web.api.common import MAX_ROSTER_BODY, ApiError, ascii_number, parse_json, token_owner
 from workers.queue import failure_reason, queue
 
 log = logging.getLogger(__name__)
@@ -68,7 +69,6 @@ LIST_CAP = 30  # ids shown per cell of the roster preview before "и ещё N"
 
 MOSCOW = timezone(timedelta(hours=3), "МСК")  # no daylight saving since 2014
 _JOB_ID = re.compile(r"\A[A-Za-z0-9_-]{1,200}\Z")
-_AUDIT_ID = re.compile(r"\A[0-9]{1,20}-[0-9]{1,20}\Z")  # \d is any script's digit
 _ROSTER_KEY = re.compile(r"\A[A-Za-z0-9_-]{16,64}\Z")
 _SUBJECT = re.compile(r"\A[A-Za-z0-9._:-]{1,100}\Z")
 
@@ -459,10 +459,7 @@ def retry_all_jobs():
 
 
 def _page_number() -> int:
-    try:
-        return max(1, min(int(request.args.get("page", 1)), 10_000))
-    except ValueError:
-        return 1
+    return max(1, min(ascii_number(request.args.get("page", "1")) or 1, 10_000))
 
 
 # -- the audit log ----------------------------------------------------------------------
@@ -476,7 +473,7 @@ def audit():
     problem = None
     if subject is not None and not _SUBJECT.match(subject):
         problem, subject = "Фильтр по объекту: например, member:t-1 или group:club.", None
-    if before is not None and not _AUDIT_ID.match(before):
+    if before is not None and not ENTRY_ID.match(before):
         before = None
     entries = svc.audit.newest(limit=PAGE + 1, before=before, subject=subject)
     more = len(entries) > PAGE

@@ -127,11 +127,11 @@ def test_an_existing_member_is_not_found_by_its_id_and_a_newline(client, auth):
 
 
 def whole_string_patterns():
-    from bridge import discourse_connect, members
+    from bridge import audit, discourse_connect, members
     from sso import _ERROR_CODE, _NONCE
     from web import admin
 
-    return [(members.EXTERNAL_ID, "t-1"), (admin._JOB_ID, "job-1"), (admin._AUDIT_ID, "1-1"),
+    return [(members.EXTERNAL_ID, "t-1"), (admin._JOB_ID, "job-1"), (audit.ENTRY_ID, "1-1"),
             (admin._ROSTER_KEY, "k" * 16), (admin._SUBJECT, "member:t-1"), (_NONCE, "n0"),
             (_ERROR_CODE, "access_denied"), (discourse_connect._HEX_SIGNATURE, "a" * 64)]
 
@@ -185,7 +185,8 @@ def test_a_withdrawal_version_must_be_ascii_digits_in_range(client, auth, servic
 
 
 @pytest.mark.parametrize("query", [{"before": "١-١"}, {"before": "1-1\n"}, {"limit": "١٠"},
-                                   {"limit": "²"}, {"limit": " 10"}])
+                                   {"limit": "²"}, {"limit": " 10"}, {"limit": "0"},
+                                   {"before": "99999999999999999999-0"}])
 def test_audit_parameters_must_be_ascii(client, auth, query):
     response = client.get("/api/v1/audit", query_string=query, headers=auth)
     assert response.status_code == 422, response.get_data(as_text=True)

@@ -23,6 +23,7 @@ MAX_JSON_DEPTH = 32
 _JSON_STRING = re.compile(rb'"[^"\\]*+(?:\\.[^"\\]*+)*+(?:"|\\?\Z)', re.DOTALL)
 _NOT_A_BRACKET = bytes(b for b in range(256) if b not in b"[]{}")
 _BRACKET_STEP = {ord("["): 1, ord("{"): 1, ord("]"): -1, ord("}"): -1}
+_ASCII_NUMBER = re.compile(r"\A[0-9]{1,19}\Z")
 
 
 class ApiError(Exception):
@@ -116,6 +117,27 @@ def json_depth(raw: bytes) -> int:
     """
     brackets = _JSON_STRING.sub(b"", raw).translate(None, _NOT_A_BRACKET)
     return max(accumulate(map(_BRACKET_STEP.__getitem__, brackets)), default=0)
+
+
+def ascii_number(text: str) -> int | None:
+    """`text` as a number when it is 1-19 ASCII digits, else None.
+
+    `int()` and `str.isdigit()` also take '²', '١', '１', ' 1' and '1_0'.
+    """
+    return int(text) if _ASCII_NUMBER.match(text) else None
+
+
+def query_number(name: str, *, low: int, high: int, default: int | None = None) -> int | None:
+    """An integer query parameter within [low, high], else 422; `default` when it is absent."""
+    text = request.args.get(name)
+    if text is None:
+        return default
+    number = ascii_number(text)
+    if number is None or not low <= number <= high:
+        raise ApiError(422, "invalid_parameter",
+                       f"{name} must be an integer from {low} to {high} in ASCII digits.",
+                       [{"field": name, "message": f"must be an integer from {low} to {high}"}])
+    return number
 
 
 def validation_details(error: ValidationError) -> list[dict]:
