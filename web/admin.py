@@ -46,7 +46,7 @@ from bridge.services import Services
 from sso import IDENTITY_KEY  # the member verified by the OIDC login
 from web import roster
 from web.api.common import MAX_ROSTER_BODY, ApiError, ascii_number, parse_json, token_owner
-from workers.queue import failure_reason, queue
+from workers.queue import JOB_ID, failure_reason, queue
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +68,6 @@ PAGE = 50
 LIST_CAP = 30  # ids shown per cell of the roster preview before "и ещё N"
 
 MOSCOW = timezone(timedelta(hours=3), "МСК")  # no daylight saving since 2014
-_JOB_ID = re.compile(r"\A[A-Za-z0-9_-]{1,200}\Z")
 _ROSTER_KEY = re.compile(r"\A[A-Za-z0-9_-]{16,64}\Z")
 _SUBJECT = re.compile(r"\A[A-Za-z0-9._:-]{1,100}\Z")
 
@@ -439,7 +438,7 @@ def _requeue(svc: Services, job_id: str) -> bool:
 @bp.post("/jobs/failed/<job_id>/retry")
 def retry_job(job_id: str):
     svc = _services()
-    if _JOB_ID.match(job_id) and _requeue(svc, job_id):
+    if JOB_ID.match(job_id) and _requeue(svc, job_id):
         log.info("admin: job %s requeued by %s", job_id, g.admin.label)
         flash(f"Задание {job_id} снова в очереди.", "ok")
     else:

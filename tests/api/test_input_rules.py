@@ -130,8 +130,9 @@ def whole_string_patterns():
     from bridge import audit, discourse_connect, members
     from sso import _ERROR_CODE, _NONCE
     from web import admin
+    from workers.queue import JOB_ID
 
-    return [(members.EXTERNAL_ID, "t-1"), (admin._JOB_ID, "job-1"), (audit.ENTRY_ID, "1-1"),
+    return [(members.EXTERNAL_ID, "t-1"), (JOB_ID, "job-1"), (audit.ENTRY_ID, "1-1"),
             (admin._ROSTER_KEY, "k" * 16), (admin._SUBJECT, "member:t-1"), (_NONCE, "n0"),
             (_ERROR_CODE, "access_denied"), (discourse_connect._HEX_SIGNATURE, "a" * 64)]
 
