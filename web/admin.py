@@ -40,7 +40,7 @@ from rq.job import Job
 from rq.serializers import JSONSerializer
 from werkzeug.exceptions import HTTPException
 
-from bridge.audit import ENTRY_ID
+from bridge.audit import ENTRY_ID, SUBJECT
 from bridge.members import ALL_MEMBERS, DIRTY, EXTERNAL_ID
 from bridge.services import Services
 from sso import IDENTITY_KEY  # the member verified by the OIDC login
@@ -69,7 +69,6 @@ LIST_CAP = 30  # ids shown per cell of the roster preview before "и ещё N"
 
 MOSCOW = timezone(timedelta(hours=3), "МСК")  # no daylight saving since 2014
 _ROSTER_KEY = re.compile(r"\A[A-Za-z0-9_-]{16,64}\Z")
-_SUBJECT = re.compile(r"\A[A-Za-z0-9._:-]{1,100}\Z")
 
 SECURITY_HEADERS = {
     "Cache-Control": "no-store",
@@ -470,7 +469,7 @@ def audit():
     subject = request.args.get("subject", "").strip() or None
     before = request.args.get("before", "").strip() or None
     problem = None
-    if subject is not None and not _SUBJECT.match(subject):
+    if subject is not None and not SUBJECT.match(subject):
         problem, subject = "Фильтр по объекту: например, member:t-1 или group:club.", None
     if before is not None and not ENTRY_ID.match(before):
         before = None

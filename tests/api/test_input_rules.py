@@ -133,7 +133,7 @@ def whole_string_patterns():
     from workers.queue import JOB_ID
 
     return [(members.EXTERNAL_ID, "t-1"), (JOB_ID, "job-1"), (audit.ENTRY_ID, "1-1"),
-            (admin._ROSTER_KEY, "k" * 16), (admin._SUBJECT, "member:t-1"), (_NONCE, "n0"),
+            (admin._ROSTER_KEY, "k" * 16), (audit.SUBJECT, "member:t-1"), (_NONCE, "n0"),
             (_ERROR_CODE, "access_denied"), (discourse_connect._HEX_SIGNATURE, "a" * 64)]
 
 

@@ -140,6 +140,15 @@ def query_number(name: str, *, low: int, high: int, default: int | None = None) 
     return number
 
 
+def query_text(name: str, pattern: re.Pattern[str], *, hint: str) -> str | None:
+    """A text query parameter matching `pattern` (anchored), else 422; None when absent or empty."""
+    text = request.args.get(name) or None
+    if text is not None and not pattern.match(text):
+        raise ApiError(422, "invalid_parameter", f"{name} must be {hint}.",
+                       [{"field": name, "message": f"must be {hint}"}])
+    return text
+
+
 def validation_details(error: ValidationError) -> list[dict]:
     details = []
     for item in error.errors(include_url=False, include_input=False):
