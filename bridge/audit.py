@@ -111,6 +111,8 @@ class AuditLog:
     def newest(
         self, *, limit: int = 100, before: str | None = None, subject: str | None = None
     ) -> list[AuditEntry]:
+        if before is not None and _is_first_id(before):
+            return []  # nothing is older; Redis refuses the range "(0-0"
         if subject is not None:
             return self._newest_of(subject, limit=limit, before=before)
         batch = self.connection.xrevrange(AUDIT_KEY, max=f"({before}" if before else "+",
@@ -131,6 +133,10 @@ class AuditLog:
                 break  # trimmed from the log since, and so is every older one
             entries.append(_entry(*found[0]))
         return entries
+
+
+def _is_first_id(entry_id: str) -> bool:
+    return all(int(part) == 0 for part in entry_id.split("-"))
 
 
 def _text(value: str | bytes) -> str:
