@@ -25,7 +25,16 @@ from pydantic import BeforeValidator, Field, StrictInt
 T = TypeVar("T")
 
 MAX_VERSION = 2**53 - 1  # the largest integer every JSON parser reads exactly
-Version = Annotated[StrictInt, Field(ge=0, le=MAX_VERSION)]
+
+
+def _whole_number(value: Any) -> Any:
+    """JSON Schema counts 1.0 as an integer, so the API does too; 1.5 stays refused."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+Version = Annotated[StrictInt, BeforeValidator(_whole_number), Field(ge=0, le=MAX_VERSION)]
 
 
 def _not_null(value: Any) -> Any:
