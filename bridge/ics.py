@@ -20,7 +20,6 @@ import icalendar
 import requests
 
 from bridge.rendering import MOSCOW
-from bridge.versioned import MAX_VERSION
 from config.mapping import KindSpec
 
 EXTERNAL_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
@@ -116,17 +115,12 @@ def _text(component: Any, name: str) -> str | None:
 
 
 def _version(component: Any) -> int | None:
-    """SEQUENCE, else LAST-MODIFIED; a SEQUENCE the API would refuse as a version is a problem."""
     sequence = component.get("SEQUENCE")
     if sequence is not None:
         try:
-            version = max(int(sequence), 0)
+            return max(int(sequence), 0)
         except (TypeError, ValueError):
             pass
-        else:
-            if version > MAX_VERSION:
-                raise ValueError(f"SEQUENCE is above {MAX_VERSION}, the largest version")
-            return version
     modified = component.get("LAST-MODIFIED")
     if modified is not None:
         moment = getattr(modified, "dt", modified)
@@ -185,9 +179,9 @@ def parse_calendar(
         if component.get("RECURRENCE-ID") is not None or uid in seen:
             continue
         seen.add(uid)
-        item = IcsEvent(uid=uid[:80], external_id=external_id_for_uid(uid), version=None)
+        item = IcsEvent(uid=uid[:80], external_id=external_id_for_uid(uid),
+                        version=_version(component))
         try:
-            item.version = _version(component)
             item.payload = _payload(component, kinds, default_kind)
         except (ValueError, TypeError) as error:
             item.problem = str(error)
