@@ -16,8 +16,8 @@ from collections.abc import Mapping
 from urllib.parse import parse_qsl, urlencode
 
 # Discourse refuses anything outside standard base64 (no URL-safe alphabet).
-_STRICT_BASE64 = re.compile(r"^[A-Za-z0-9+/=\r\n]+$")
-_HEX_SIGNATURE = re.compile(r"^[0-9a-fA-F]{64}$")
+_STRICT_BASE64 = re.compile(r"\A[A-Za-z0-9+/=\r\n]+\Z")
+_HEX_SIGNATURE = re.compile(r"\A[0-9a-fA-F]{64}\Z")
 MAX_PAYLOAD_LENGTH = 16 * 1024
 
 

@@ -30,7 +30,6 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
-    StrictInt,
     StrictStr,
     field_validator,
     model_validator,
@@ -39,12 +38,12 @@ from pydantic import (
 from bridge.audit import AuditLog
 from bridge.discourse import ClientError, DiscourseClient, DiscourseError, NotFound, ServerError
 from bridge.rendering import TITLE_LEVELS, Rendered, content_hash, render_event
-from bridge.versioned import VersionedStore
+from bridge.versioned import NotNull, Version, VersionedStore
 from config.mapping import CategorySpec, EventsConfig, RolesConfig
 
 log = logging.getLogger(__name__)
 
-EXTERNAL_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+EXTERNAL_ID = re.compile(r"\A[A-Za-z0-9._:-]{1,64}\Z")
 PREFIX = "bridge:event:"
 ALL_EVENTS = "bridge:events"  # every external id the bridge knows
 DIRTY = "bridge:events:dirty"  # desired state changed, forum not yet converged
@@ -56,7 +55,7 @@ CATEGORY_CACHE_TTL = 300
 TOPIC_EXTERNAL_ID_MAX = 50
 _TOPIC_PREFIX = "ev-"
 _READABLE_MAX = 26  # "ev-" + 26 + "-" + 16 (hash) + "-g999" ≤ 50
-_URL = re.compile(r"^https?://[^\s/$.?#][^\s]*$", re.IGNORECASE)
+_URL = re.compile(r"\Ahttps?://[^\s/$.?#][^\s]*\Z", re.IGNORECASE)
 
 
 # -- what the institute sends ----------------------------------------------------------
@@ -86,7 +85,7 @@ class EventIn(BaseModel):
     description: Annotated[StrictStr, Field(max_length=30000)] | None = None
     audience: list[StrictStr] = Field(default_factory=list, max_length=50)
     status: Literal["scheduled", "cancelled"] = "scheduled"
-    version: Annotated[StrictInt, Field(ge=0)] | None = None
+    version: Annotated[Version | None, NotNull] = None
 
     @field_validator("title")
     @classmethod

@@ -20,13 +20,13 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, StrictBool, StrictInt, StrictStr
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, StrictBool, StrictStr
 
 from bridge import names, usernames
-from bridge.versioned import VersionedStore
+from bridge.versioned import NotNull, Version, VersionedStore
 from config.mapping import Grants, RolesConfig
 
-EXTERNAL_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+EXTERNAL_ID = re.compile(r"\A[A-Za-z0-9._:-]{1,64}\Z")  # whole strings: `$` passes "x\n"
 PREFIX = "bridge:member:"
 ALL_MEMBERS = "bridge:members"  # every external id the bridge knows
 DIRTY = "bridge:members:dirty"  # desired state changed, forum not yet converged
@@ -42,14 +42,14 @@ class MemberIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     email: EmailStr
-    name: Annotated[StrictStr, Field(max_length=255)] | None = None
-    username: StrictStr | None = None
+    name: Annotated[StrictStr | None, Field(max_length=255), NotNull] = None
+    username: Annotated[StrictStr | None, NotNull] = None
     roles: list[StrictStr] = Field(default_factory=list, max_length=50)
     attributes: dict[StrictStr, AttributeValue | list[AttributeValue]] = Field(
         default_factory=dict, max_length=50
     )
     active: StrictBool = True
-    version: Annotated[StrictInt, Field(ge=0)] | None = None
+    version: Annotated[Version | None, NotNull] = None
 
 
 class RosterMemberIn(MemberIn):

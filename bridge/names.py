@@ -14,12 +14,12 @@ MIN_LENGTH = 3
 MAX_LENGTH = 20
 
 _INVALID_CHAR = re.compile(r"[^A-Za-z0-9_.-]")
-_LEADING_OK = re.compile(r"^[A-Za-z0-9_]")
-_TRAILING_OK = re.compile(r"[A-Za-z0-9]$")
+_LEADING_OK = re.compile(r"\A[A-Za-z0-9_]")
+_TRAILING_OK = re.compile(r"[A-Za-z0-9]\Z")
 _DOUBLE_SPECIAL = re.compile(r"[-_.]{2,}")
-CONFUSING_EXTENSIONS = re.compile(
-    r"\.(js|json|css|htm|html|xml|jpg|jpeg|png|gif|bmp|ico|tif|tiff|woff)$", re.IGNORECASE
-)
+#: Endings Discourse refuses, as they make a profile URL look like a file.
+FILE_EXTENSIONS = tuple("js json css htm html xml jpg jpeg png gif bmp ico tif tiff woff".split())
+CONFUSING_EXTENSIONS = re.compile(rf"\.({'|'.join(FILE_EXTENSIONS)})\Z", re.IGNORECASE)
 
 #: Discourse's default `reserved_usernames` site setting.
 RESERVED = frozenset(

@@ -5,6 +5,10 @@ stored only when its version is newer than the stored one (a change without a
 version is the next version, unless it changes nothing), and the entity is
 marked dirty in the same Lua step, so a stored change is never forgotten: it
 stays dirty until a job has made the forum match that version.
+
+Versions are integers 0 ≤ v ≤ 2^53−1 (`Version`, the API's rule): every JSON
+parser reads them exactly. In Lua, numbers are doubles, so the script compares
+and increments them as decimal strings and never as numbers.
 """
 
 from __future__ import annotations
@@ -13,26 +17,70 @@ import json
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
 
 import redis
+from pydantic import BeforeValidator, Field, StrictInt
 
 T = TypeVar("T")
 
+MAX_VERSION = 2**53 - 1  # the largest integer every JSON parser reads exactly
+
+
+def _whole_number(value: Any) -> Any:
+    """JSON Schema counts 1.0 as an integer, so the API does too; 1.5 stays refused."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+Version = Annotated[StrictInt, BeforeValidator(_whole_number), Field(ge=0, le=MAX_VERSION)]
+
+
+def _not_null(value: Any) -> Any:
+    if value is None:
+        raise ValueError("must not be null (leave the field out instead)")
+    return value
+
+
+#: On an optional field (`X | None = None`): it may be left out, but an explicit
+#: `null` is refused, as PRODUCT.md allows null only where a field is documented nullable.
+NotNull = BeforeValidator(_not_null)
+
 _ACCEPT = """
-local current = redis.call('HGET', KEYS[1], 'version')
-local version = tonumber(ARGV[2])
-if current and version == -1 and redis.call('HGET', KEYS[1], 'desired') == ARGV[1]
+-- Versions travel as decimal strings without leading zeros: compared by length,
+-- then 15 digits at a time (exact as doubles), and incremented digit by digit.
+local function stored_version(text)
+  if not text then return nil end
+  if not string.match(text, '^[0-9]+$') then return '0' end  -- a legacy float: unusable
+  return string.match(text, '^0*([0-9]-[0-9])$')
+end
+local function newer(a, b)
+  if #a ~= #b then return #a > #b end
+  for i = 1, #a, 15 do
+    local x, y = tonumber(string.sub(a, i, i + 14)), tonumber(string.sub(b, i, i + 14))
+    if x ~= y then return x > y end
+  end
+  return false
+end
+local function next_version(text)
+  local i = #text
+  while i > 0 and string.sub(text, i, i) == '9' do i = i - 1 end
+  if i == 0 then return '1' .. string.rep('0', #text) end
+  return string.sub(text, 1, i - 1) .. string.char(string.byte(text, i) + 1)
+         .. string.rep('0', #text - i)
+end
+
+local current = stored_version(redis.call('HGET', KEYS[1], 'version'))
+local version = ARGV[2]
+if current and version == '' and redis.call('HGET', KEYS[1], 'desired') == ARGV[1]
    and redis.call('HGET', KEYS[1], 'removed') == ARGV[4] then
-  return {0, tonumber(current)}  -- no version given and nothing changed
+  return {0, current}  -- no version given and nothing changed
 end
-if current and version == -1 then
-  version = tonumber(current) + 1
-elseif version == -1 then
-  version = 0
-end
-if current and tonumber(current) >= version then
-  return {0, tonumber(current)}
+if version == '' then
+  version = current and next_version(current) or '0'
+elseif current and not newer(version, current) then
+  return {0, current}
 end
 redis.call('HSET', KEYS[1], 'desired', ARGV[1], 'version', version, 'accepted_at', ARGV[3],
            'removed', ARGV[4])
@@ -51,6 +99,17 @@ for i = 2, #ARGV, 2 do
   redis.call('HDEL', key, 'last_error')
 end
 """
+
+
+def stored_version(text: str | None) -> int:
+    """A version as kept in Redis; an unusable one (a float stored by an old bridge) is 0.
+
+    The compare-and-set script reads it the same way, so the next real version
+    replaces it instead of every read of the entity failing.
+    """
+    if text and text.isascii() and text.isdigit():
+        return int(text)
+    return 0
 
 
 @dataclass(frozen=True)
@@ -77,12 +136,14 @@ class VersionedStore(Generic[T]):
         self, external_id: str, desired: Mapping[str, Any], *, version: int | None,
         removed: bool = False,
     ) -> Accepted:
+        if version is not None and not 0 <= version <= MAX_VERSION:
+            raise ValueError(f"version {version} is outside 0..{MAX_VERSION}")
         body = {k: v for k, v in desired.items() if k != "version"}
         applied, stored = self._accept(
             keys=[self.prefix + external_id, self.all_key, self.dirty_key],
             args=[
                 json.dumps(body, ensure_ascii=False, sort_keys=True),
-                -1 if version is None else version,
+                "" if version is None else str(version),
                 f"{time.time():.3f}",
                 "1" if removed else "0",
                 external_id,
@@ -92,7 +153,7 @@ class VersionedStore(Generic[T]):
 
     def get(self, external_id: str) -> T | None:
         data = self.r.hgetall(self.prefix + external_id)
-        return self._load(external_id, data) if data else None
+        return self._load(external_id, _readable(data)) if data else None
 
     def many(self, external_ids: Iterable[str]) -> Iterator[T]:
         ids = list(external_ids)
@@ -103,7 +164,7 @@ class VersionedStore(Generic[T]):
                 pipe.hgetall(self.prefix + external_id)
             for external_id, data in zip(chunk, pipe.execute(), strict=True):
                 if data:
-                    yield self._load(external_id, data)
+                    yield self._load(external_id, _readable(data))
 
     def all_ids(self) -> list[str]:
         return sorted(self.r.smembers(self.all_key))
@@ -117,7 +178,7 @@ class VersionedStore(Generic[T]):
     def mark_clean(self, external_id: str, version: int) -> bool:
         """Clear the dirty mark, unless a newer version arrived meanwhile."""
         current = self.r.hget(self.prefix + external_id, "version")
-        if current is not None and int(current) <= version:
+        if current is not None and stored_version(current) <= version:
             self.r.srem(self.dirty_key, external_id)
             return True
         return False
@@ -140,3 +201,10 @@ class VersionedStore(Generic[T]):
             for external_id, version in items[start : start + chunk]:
                 args += [external_id, str(version)]
             self.r.eval(_SETTLE, 1, self.dirty_key, *args)
+
+
+def _readable(data: Mapping[str, str]) -> Mapping[str, str]:
+    """The hash with its version as `_load` can read it (see `stored_version`)."""
+    if "version" not in data:
+        return data
+    return {**data, "version": str(stored_version(data["version"]))}

@@ -32,8 +32,8 @@ bp.record_once(lambda state: oidc.init_app(state.app))
 LOGIN_KEY = "sso_login"  # the pending login attempt: Discourse's nonce and return URL
 IDENTITY_KEY = "external_id"  # verified by the identity provider
 ID_TOKEN_KEY = "id_token"  # noqa: S105 - a session key: the ID token kept for the logout hint
-_NONCE = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
-_ERROR_CODE = re.compile(r"^[a-z_]{1,40}$")
+_NONCE = re.compile(r"\A[A-Za-z0-9_-]{1,128}\Z")
+_ERROR_CODE = re.compile(r"\A[a-z_]{1,40}\Z")
 _DENIED = frozenset({"access_denied", "consent_required", "login_required", "interaction_required"})
 _IDP_DOWN = frozenset({"server_error", "temporarily_unavailable"})
 

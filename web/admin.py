@@ -9,6 +9,7 @@ ids, token names and counts only.
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 import hmac
 import ipaddress
@@ -40,13 +41,14 @@ from rq.job import Job
 from rq.serializers import JSONSerializer
 from werkzeug.exceptions import HTTPException
 
+from bridge.audit import ENTRY_ID, SUBJECT
 from bridge.members import ALL_MEMBERS, DIRTY, EXTERNAL_ID
 from bridge.roster import RosterPlan
 from bridge.services import Services
 from sso import IDENTITY_KEY  # the member verified by the OIDC login
 from web import roster
-from web.api.common import MAX_ROSTER_BODY, ApiError, token_owner
-from workers.queue import failure_reason, queue
+from web.api.common import MAX_ROSTER_BODY, ApiError, ascii_number, parse_json, token_owner
+from workers.queue import JOB_ID, failure_reason, queue
 
 log = logging.getLogger(__name__)
 
@@ -74,10 +76,7 @@ PAGE = 50
 LIST_CAP = 30  # ids shown per cell of the roster preview before "и ещё N"
 
 MOSCOW = timezone(timedelta(hours=3), "МСК")  # no daylight saving since 2014
-_JOB_ID = re.compile(r"^[A-Za-z0-9_-]{1,200}$")
-_AUDIT_ID = re.compile(r"^\d{1,20}-\d{1,20}$")
-_ROSTER_KEY = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
-_SUBJECT = re.compile(r"^[A-Za-z0-9._:-]{1,100}$")
+_ROSTER_KEY = re.compile(r"\A[A-Za-z0-9_-]{16,64}\Z")
 
 SECURITY_HEADERS = {
     "Cache-Control": "no-store",
@@ -484,7 +483,7 @@ def _requeue(svc: Services, job_id: str) -> bool:
 @bp.post("/jobs/failed/<job_id>/retry")
 def retry_job(job_id: str):
     svc = _services()
-    if _JOB_ID.match(job_id) and _requeue(svc, job_id):
+    if JOB_ID.match(job_id) and _requeue(svc, job_id):
         log.info("admin: job %s requeued by %s", job_id, g.admin.label)
         flash(f"Задание {job_id} снова в очереди.", "ok")
     else:
@@ -504,10 +503,7 @@ def retry_all_jobs():
 
 
 def _page_number() -> int:
-    try:
-        return max(1, min(int(request.args.get("page", 1)), 10_000))
-    except ValueError:
-        return 1
+    return max(1, min(ascii_number(request.args.get("page", "1")) or 1, 10_000))
 
 
 # -- the audit log ----------------------------------------------------------------------
@@ -519,9 +515,9 @@ def audit():
     subject = request.args.get("subject", "").strip() or None
     before = request.args.get("before", "").strip() or None
     problem = None
-    if subject is not None and not _SUBJECT.match(subject):
+    if subject is not None and not SUBJECT.match(subject):
         problem, subject = "Фильтр по объекту: например, member:t-1 или group:club.", None
-    if before is not None and not _AUDIT_ID.match(before):
+    if before is not None and not ENTRY_ID.match(before):
         before = None
     entries = svc.audit.newest(limit=PAGE + 1, before=before, subject=subject)
     more = len(entries) > PAGE
@@ -542,6 +538,7 @@ _ROSTER_ERRORS = {
     "invalid_roster": "В списке есть ошибки — ничего не сохранено.",
     "malformed_csv": "CSV-файл не удалось прочитать — ничего не сохранено.",
     "malformed_json": "JSON не удалось прочитать — ничего не сохранено.",
+    "too_deeply_nested": "В JSON слишком глубокая вложенность — ничего не сохранено.",
     "empty_roster": "Выберите файл или вставьте список в поле.",
     "payload_too_large": "Список должен быть не больше 20 МБ.",
 }
@@ -562,10 +559,7 @@ def _uploaded_rows() -> list:
         raise ApiError(400, "empty_roster", "No roster was given.")
     looks_json = raw.lstrip(b"\xef\xbb\xbf \t\r\n")[:1] in (b"[", b"{")
     if filename.endswith(".json") or (not filename.endswith(".csv") and looks_json):
-        try:
-            rows = json.loads(raw.decode("utf-8-sig"))
-        except (UnicodeDecodeError, ValueError) as error:
-            raise ApiError(400, "malformed_json", f"Not valid JSON: {error}") from None
+        rows = parse_json(raw.removeprefix(codecs.BOM_UTF8))
         if not isinstance(rows, list):
             raise ApiError(422, "invalid_roster", "The roster must be a JSON array of members.")
         return rows

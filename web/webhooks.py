@@ -20,6 +20,7 @@ import logging
 import re
 
 from flask import Blueprint, current_app, jsonify, request
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from bridge.membersync import GROUP_IDS
 from workers import enqueue
@@ -44,15 +45,29 @@ def _valid_signature(secret: str, body: bytes, header: str) -> bool:
     return scheme == "sha256" and hmac.compare_digest(expected, presented.lower())
 
 
+def _body_within_limit() -> bytes | None:
+    """The raw body, or None when it is over MAX_BODY.
+
+    A chunked body has no Content-Length: the limit applies to the stream, which
+    werkzeug stops reading at `max_content_length`, one byte past ours to tell.
+    """
+    request.max_content_length = MAX_BODY + 1
+    try:
+        body = request.get_data(cache=False)
+    except RequestEntityTooLarge:  # Content-Length says so before anything is read
+        return None
+    return body if len(body) <= MAX_BODY else None
+
+
 @bp.post("/discourse")
 def discourse():
     svc = current_app.config["SERVICES"]
     secret = svc.settings.discourse_webhook_secret
     if not secret:
         return jsonify({"error": "disabled", "message": "Webhooks are not configured."}), 404
-    if (request.content_length or 0) > MAX_BODY:
+    body = _body_within_limit()
+    if body is None:
         return jsonify({"error": "payload_too_large", "message": "Too large."}), 413
-    body = request.get_data(cache=False)
     if not _valid_signature(secret, body, request.headers.get("X-Discourse-Event-Signature", "")):
         log.warning("webhook refused: bad signature")
         return jsonify({"error": "bad_signature", "message": "Signature mismatch."}), 403

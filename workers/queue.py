@@ -7,6 +7,7 @@ its own that reads the newest desired state when it runs.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import redis
@@ -22,6 +23,8 @@ FAILURE_TTL = 30 * 86400
 
 
 _ESCAPES = {"_": "__", ".": "_d", ":": "_c"}
+#: What RQ accepts as a job id (it raises ValueError on anything else).
+JOB_ID = re.compile(r"\A[A-Za-z0-9_-]{1,200}\Z")
 
 
 def job_id_for(kind: str, key: str, *suffix: str | int) -> str:
@@ -64,6 +67,9 @@ def enqueue(
 
 
 def job_state(connection: redis.Redis, job_id: str) -> dict | None:
+    """The public state of a job; None for an unknown id, whatever its shape."""
+    if not JOB_ID.match(job_id):
+        return None
     try:
         job = Job.fetch(job_id, connection=connection, serializer=JSONSerializer)
     except NoSuchJobError:

@@ -109,3 +109,19 @@ def test_events_link_to_their_topics(admin_client, services):
     assert "отменено" in html
     assert "ожидает публикации" in html
     assert html.index("ev-1") < html.index("ev-2")  # the later event first
+
+
+def test_member_page_needs_the_whole_id(admin_client, client, auth):
+    assert client.put("/api/v1/members/t-1", json=member_body(version=1),
+                      headers=auth).status_code == 202
+    assert admin_client.get("/admin/members/t-1").status_code == 200
+    assert admin_client.get("/admin/members/t-1%0A").status_code == 404
+
+
+@pytest.mark.parametrize("before", ["١-١", "١٢-٣", "²-1"])
+def test_audit_page_ignores_a_non_ascii_position(admin_client, services, before):
+    services.audit.record(subject="member:t-1", action="group.add", target="club",
+                          cause="api")
+    response = admin_client.get("/admin/audit", query_string={"before": before})
+    assert response.status_code == 200
+    assert len(entry_ids(text(response))) == 1

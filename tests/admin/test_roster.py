@@ -146,3 +146,10 @@ def test_bad_rosters_are_shown_and_nothing_is_stored(admin_client, services):
         assert phrase in text(response)
     assert services.members.all_ids() == []
     assert services.redis.keys("bridge:admin:roster:*") == []
+
+
+def test_a_deeply_nested_json_upload_is_refused(admin_client, services):
+    response = upload(admin_client, csv="[" * 100_000 + "]" * 100_000, filename="roster.json")
+    assert response.status_code == 422
+    assert "Список не принят" in text(response) or "JSON" in text(response)
+    assert services.members.all_ids() == []

@@ -12,6 +12,7 @@ import json
 import re
 from urllib.parse import quote
 
+import email_validator
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -20,7 +21,8 @@ from openapi_core.exceptions import OpenAPIError
 from openapi_core.testing import MockRequest, MockResponse
 from openapi_spec_validator import validate
 
-from web.api.openapi import spec
+from bridge import names
+from web.api.openapi import document, email_pattern, spec, username_pattern
 from workers.queue import queue
 
 MEMBER = {"email": "ivanova@example.org", "name": "Иванова Мария Петровна",
@@ -84,9 +86,12 @@ def test_unrouted_api_paths_answer_in_the_error_format(client, auth):
     assert client.post("/api/v1/members/x", headers=auth).status_code == 405
 
 
-def test_the_document_is_served_and_covers_every_route(client, app):
+def test_the_document_is_served_and_covers_every_route(client, app, services):
     served = client.get("/api/v1/openapi.json").json
-    assert served == spec()
+    assert served == document(services.config)
+    schemas = served["components"]["schemas"]
+    assert schemas["RoleCode"]["enum"] == sorted(services.config.roles.roles)
+    assert schemas["EventKind"]["enum"] == sorted(services.config.events.kinds)
     documented = {re.sub(r"\{(\w+)\}", r"<\1>", path) for path in served["paths"]}
     routes = {rule.rule for rule in app.url_map.iter_rules() if rule.rule.startswith("/api/")}
     assert routes == documented
@@ -180,3 +185,22 @@ def test_raw_bodies_never_fail_the_server(client, auth, services, raw, mimetype)
         assert response.status_code < 500, (path, raw)
         if response.status_code >= 400:
             assert nothing_stored(services)
+
+
+names_like = st.text(alphabet="abXY09_.-й \n", max_size=24) | st.sampled_from(
+    sorted(names.RESERVED) + [f"ab.{ext.upper()}" for ext in names.FILE_EXTENSIONS])
+
+
+@settings(max_examples=300, deadline=None)
+@given(name=names_like)
+def test_the_documented_username_rule_is_discourses(name):
+    """The served pattern (with minLength/maxLength) says what bridge.names says."""
+    documented = 3 <= len(name) <= 20 and re.fullmatch(username_pattern(), name) is not None
+    assert documented == names.is_valid_name(name)
+
+
+@settings(max_examples=300, deadline=None)
+@given(address=st.emails() | st.text(alphabet="ab0.-_@+", max_size=20).map(lambda t: t + ".org"))
+def test_every_documented_email_is_one_the_validator_accepts(address):
+    if re.fullmatch(email_pattern(), address) and len(address) <= 254:
+        email_validator.validate_email(address, check_deliverability=False)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 import logging
 from urllib.parse import parse_qsl
 
@@ -12,10 +13,10 @@ from pydiscourse.sso import sso_validate
 from bridge import discourse_connect
 from config.logging import configure_logging
 from sandbox.idp.demo_users import DEMO_USERS
-from tests.conftest import CONNECT_SECRET
+from tests.conftest import API_TOKEN, CONNECT_SECRET
 
 from .conftest import DEMO_MEMBERS
-from .flow import MANAGED_BY_ROLE, element_text, get, log_in, query
+from .flow import MANAGED_BY_ROLE, TIMEOUT, element_text, get, log_in, query
 
 pytestmark = pytest.mark.usefixtures("bridge")
 
@@ -155,13 +156,33 @@ def production_logging(caplog):
         logger.setLevel(previous)
 
 
+def send_hostile_requests(browser, bridge_url: str) -> None:
+    """A newline in a path, a version beyond 2^53 and JSON nested 100,000 deep: all 4xx."""
+    api = {"Authorization": f"Bearer {API_TOKEN}", "Content-Type": "application/json"}
+    member = {"email": "hostile@example.org", "version": 2**63}
+    hostile = [
+        ("GET", "/api/v1/members/t-1001%0Aforged%20line", None),
+        ("PUT", "/api/v1/members/t-1001%0A", json.dumps(member)),
+        ("GET", "/admin/members/t-1001%0Aforged", None),
+        ("GET", "/sso%0Aforged", None),
+        ("PUT", "/api/v1/members/t-9", json.dumps(member)),
+        ("PUT", "/api/v1/events/e-9", "[" * 100_000 + "]" * 100_000),
+        ("POST", "/api/v1/roster", "[" * 100_000 + "]" * 100_000),
+    ]
+    for method, path, body in hostile:
+        response = browser.request(method, bridge_url + path, data=body, headers=api,
+                                   allow_redirects=False, timeout=TIMEOUT)
+        assert response.status_code < 500, (method, path, response.status_code)
+
+
 def test_no_personal_data_secret_or_token_in_the_logs(
-    forum, members, browser, services, production_logging
+    forum, members, browser, services, production_logging, bridge
 ):
     for sub in ("t-1001", "t-1002", "t-1004", "t-1005"):
         browser.cookies.clear()
         log_in(browser, forum.url, sub)
     get(browser, forum.url + "/logout")
+    send_hostile_requests(browser, bridge.url)
 
     lines = [record.getMessage() for record in production_logging.records]
     text = "\n".join(lines)

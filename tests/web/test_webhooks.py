@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import hmac
+import io
 import itertools
 import json
 
@@ -150,3 +151,41 @@ def test_the_webhook_queues_the_job_the_sweep_looks_for(hooks, announced, servic
     event = event_store(services).get("ev-1")
     assert event.topic_id != announced.topic_id
     assert [t["id"] for t in live_topics(sandbox)] == [event.topic_id]
+
+
+class CountingStream(io.BytesIO):
+    """A request body that remembers how much of it was read."""
+
+    def __init__(self, data: bytes):
+        super().__init__(data)
+        self.consumed = 0
+
+    def read(self, size: int | None = -1) -> bytes:
+        chunk = super().read(size)
+        self.consumed += len(chunk)
+        return chunk
+
+
+def test_a_chunked_body_is_read_only_up_to_the_limit(hooks):
+    """Without Content-Length (chunked), the limit applies to the stream itself."""
+    from web.webhooks import MAX_BODY
+
+    body = json.dumps({"ping": "x" * (MAX_BODY * 4)}).encode()
+    signature = hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
+    stream = CountingStream(body)
+    response = hooks.post("/webhooks/discourse", input_stream=stream, headers={
+        "Content-Type": "application/json", "Transfer-Encoding": "chunked",
+        "X-Discourse-Event": "ping", "X-Discourse-Event-Signature": f"sha256={signature}"},
+        environ_overrides={"wsgi.input_terminated": True})
+    assert response.status_code == 413
+    assert stream.consumed <= MAX_BODY + 64 * 1024
+
+
+def test_a_body_over_the_limit_is_refused_and_one_at_the_limit_is_read(hooks):
+    from web.webhooks import MAX_BODY
+
+    padding = MAX_BODY - len(json.dumps({"ping": ""}))
+    at_limit = {"ping": "x" * padding}
+    assert len(json.dumps(at_limit)) == MAX_BODY
+    assert deliver(hooks, "ping", at_limit).status_code == 200
+    assert deliver(hooks, "ping", {"ping": "x" * (padding + 1)}).status_code == 413

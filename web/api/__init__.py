@@ -40,10 +40,15 @@ def _unrouted(error: HTTPException):
 
 @bp.errorhandler(HTTPException)
 def _http_error(error: HTTPException):
+    """The error in the API's JSON shape, keeping werkzeug's headers (a 405's `Allow`)."""
     codes = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}
-    return ApiError(
+    response = ApiError(
         error.code or 500, codes.get(error.code, "http_error"), error.description or ""
     ).response()
+    for name, value in error.get_headers():
+        if name.lower() != "content-type":
+            response.headers[name] = value
+    return response
 
 
 @bp.get("/jobs/<job_id>")

@@ -2,27 +2,22 @@
 
 from __future__ import annotations
 
-from flask import current_app, jsonify, request
+from flask import current_app, jsonify
 
-from bridge.audit import entry_dict
+from bridge.audit import ENTRY_ID, SUBJECT, entry_dict
 from web.api import bp
-from web.api.common import ApiError, require_token
+from web.api.common import query_number, query_text, require_token
 
 
 @bp.get("/audit")
 @require_token
 def audit():
-    try:
-        limit = int(request.args.get("limit", 100))
-    except ValueError:
-        raise ApiError(422, "invalid_parameter", "limit must be a number") from None
-    if not 1 <= limit <= 1000:
-        raise ApiError(422, "invalid_parameter", "limit must be between 1 and 1000")
-    before = request.args.get("before") or None
-    if before is not None and not before.replace("-", "").isdigit():
-        raise ApiError(422, "invalid_parameter", "before must be an entry id")
+    limit = query_number("limit", low=1, high=1000, default=100)
+    before = query_text("before", ENTRY_ID, hint="an entry id: the `next` of a previous page")
+    subject = query_text("subject", SUBJECT, hint="like member:t-1 or group:club "
+                         "(1-100 characters of A-Z a-z 0-9 . _ : -)")
     entries = current_app.config["SERVICES"].audit.newest(
-        limit=limit, before=before, subject=request.args.get("subject") or None
+        limit=limit, before=before, subject=subject
     )
     return jsonify({"entries": [entry_dict(e) for e in entries],
                     "next": entries[-1].id if len(entries) == limit else None})

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import hmac
 import json
+import re
 from collections.abc import Callable, Mapping
 from functools import wraps
+from itertools import accumulate
 from typing import Any
 
 from flask import current_app, g, jsonify, request, url_for
@@ -15,6 +17,13 @@ from bridge.members import EXTERNAL_ID
 
 MAX_BODY = 1024 * 1024  # 1 MiB for one member or event
 MAX_ROSTER_BODY = 20 * 1024 * 1024
+MAX_JSON_DEPTH = 32
+
+# A JSON string, or an unterminated one up to the end; possessive, so linear time.
+_JSON_STRING = re.compile(rb'"[^"\\]*+(?:\\.[^"\\]*+)*+(?:"|\\?\Z)', re.DOTALL)
+_NOT_A_BRACKET = bytes(b for b in range(256) if b not in b"[]{}")
+_BRACKET_STEP = {ord("["): 1, ord("{"): 1, ord("]"): -1, ord("}"): -1}
+_ASCII_NUMBER = re.compile(r"\A[0-9]{1,19}\Z")
 
 
 class ApiError(Exception):
@@ -81,10 +90,63 @@ def json_body(*, limit: int = MAX_BODY) -> Any:
     raw = request.get_data(cache=True)
     if len(raw) > limit:
         raise ApiError(413, "payload_too_large", f"The body must be at most {limit} bytes.")
+    return parse_json(raw)
+
+
+def parse_json(raw: bytes) -> Any:
+    """JSON from a client: 400 when it is not JSON, 422 when nested deeper than MAX_JSON_DEPTH.
+
+    The depth is checked before parsing: `json.loads` recurses once per level,
+    so a body of 100,000 brackets would otherwise end in a RecursionError (500).
+    """
+    if json_depth(raw) > MAX_JSON_DEPTH:
+        raise ApiError(422, "too_deeply_nested",
+                       f"The JSON is nested deeper than {MAX_JSON_DEPTH} levels.")
     try:
         return json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise ApiError(400, "malformed_json", f"The body is not valid JSON: {error}") from None
+
+
+def json_depth(raw: bytes) -> int:
+    """How deep arrays and objects nest in `raw`, without parsing it and without recursion.
+
+    Strings are dropped first (brackets inside them do not count; an unterminated
+    one runs to the end), then the running count of open brackets is summed in C.
+    Malformed JSON gets a number too; the parser refuses it afterwards.
+    """
+    brackets = _JSON_STRING.sub(b"", raw).translate(None, _NOT_A_BRACKET)
+    return max(accumulate(map(_BRACKET_STEP.__getitem__, brackets)), default=0)
+
+
+def ascii_number(text: str) -> int | None:
+    """`text` as a number when it is 1-19 ASCII digits, else None.
+
+    `int()` and `str.isdigit()` also take '²', '١', '１', ' 1' and '1_0'.
+    """
+    return int(text) if _ASCII_NUMBER.match(text) else None
+
+
+def query_number(name: str, *, low: int, high: int, default: int | None = None) -> int | None:
+    """An integer query parameter within [low, high], else 422; `default` when it is absent."""
+    text = request.args.get(name)
+    if text is None:
+        return default
+    number = ascii_number(text)
+    if number is None or not low <= number <= high:
+        raise ApiError(422, "invalid_parameter",
+                       f"{name} must be an integer from {low} to {high} in ASCII digits.",
+                       [{"field": name, "message": f"must be an integer from {low} to {high}"}])
+    return number
+
+
+def query_text(name: str, pattern: re.Pattern[str], *, hint: str) -> str | None:
+    """A text query parameter matching `pattern` (anchored), else 422; None when absent or empty."""
+    text = request.args.get(name) or None
+    if text is not None and not pattern.match(text):
+        raise ApiError(422, "invalid_parameter", f"{name} must be {hint}.",
+                       [{"field": name, "message": f"must be {hint}"}])
+    return text
 
 
 def validation_details(error: ValidationError) -> list[dict]:

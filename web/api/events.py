@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from flask import current_app, jsonify, request
+from flask import current_app, jsonify
 from pydantic import ValidationError
 
 from bridge.events import EventIn, check_event
+from bridge.versioned import MAX_VERSION
 from web.api import bp
 from web.api.common import (
     ApiError,
     accepted,
     check_external_id,
     json_body,
+    query_number,
     require_token,
     validation_details,
 )
@@ -55,13 +57,7 @@ def put_event(external_id: str):
 @require_token
 def delete_event(external_id: str):
     check_external_id(external_id)
-    version = None
-    if "version" in request.args:
-        text = request.args["version"]
-        if not text.isdigit():
-            raise ApiError(422, "validation_failed", "version must be an integer ≥ 0.",
-                           [{"field": "version", "message": "must be an integer ≥ 0"}])
-        version = int(text)
+    version = query_number("version", low=0, high=MAX_VERSION)
     services = _services()
     event = event_store(services).get(external_id)
     if event is None:
