@@ -25,6 +25,7 @@ from typing import Annotated, Any, Literal
 
 import redis
 from pydantic import (
+    AfterValidator,
     AwareDatetime,
     BaseModel,
     BeforeValidator,
@@ -43,7 +44,6 @@ from config.mapping import CategorySpec, EventsConfig, RolesConfig
 
 log = logging.getLogger(__name__)
 
-EXTERNAL_ID = re.compile(r"\A[A-Za-z0-9._:-]{1,64}\Z")
 PREFIX = "bridge:event:"
 ALL_EVENTS = "bridge:events"  # every external id the bridge knows
 DIRTY = "bridge:events:dirty"  # desired state changed, forum not yet converged
@@ -68,7 +68,15 @@ def _text_only(value: Any) -> Any:
     return value
 
 
-IsoDateTime = Annotated[AwareDatetime, BeforeValidator(_text_only)]
+def _within_the_calendar(value: datetime) -> datetime:
+    """Years 1900-2200: any time in them converts to every zone (year 1 with +23:59 cannot)."""
+    if not 1900 <= value.year <= 2200:
+        raise ValueError("must be a date between the years 1900 and 2200")
+    return value
+
+
+IsoDateTime = Annotated[AwareDatetime, BeforeValidator(_text_only),
+                        AfterValidator(_within_the_calendar)]
 
 
 class EventIn(BaseModel):

@@ -24,6 +24,7 @@ import icalendar
 import requests
 
 from bridge.rendering import MOSCOW
+from bridge.versioned import MAX_VERSION
 from config.mapping import KindSpec
 
 MAX_FEED_BYTES = 5 * 1024 * 1024
@@ -122,17 +123,11 @@ def _text(component: Any, name: str) -> str | None:
     return text or None
 
 
-#: The shared version rule: an exact integer 0 ≤ v ≤ 2^53−1.
-MAX_VERSION = 2**53 - 1
 SEQUENCE_PROBLEM = "SEQUENCE must be an integer from 0 to 2^53-1"
 
 
 def checked_version(value: Any) -> int:
-    """The shared version rule for a feed's SEQUENCE.
-
-    The one place to point at `bridge.versioned.Version` once the API's
-    `version` field is checked by it, so both follow one rule.
-    """
+    """The API's version rule (`bridge.versioned.Version`) for a feed's SEQUENCE."""
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_VERSION:
         raise ValueError(SEQUENCE_PROBLEM)
     return value

@@ -22,9 +22,9 @@ VISIBILITY_LEVELS = {"public": 0, "logged_on_users": 1, "members": 2, "staff": 3
 #: `messageable_level`. A group of thousands that anyone may reach is a spam cannon.
 ALIAS_LEVELS = {"nobody": 0, "admins": 1, "staff": 2, "members": 3, "owners": 4, "everyone": 99}
 STAFF_FLAGS = ("admin", "moderator")
-_COLOR = re.compile(r"^[0-9A-Fa-f]{6}$|^[0-9A-Fa-f]{3}$")
-_TAG = re.compile(r"^[^\s,/#?&'\"]{1,20}$")  # Discourse's default max_tag_length is 20
-_KEY = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+_COLOR = re.compile(r"[0-9A-Fa-f]{6}|[0-9A-Fa-f]{3}")
+_TAG = re.compile(r"[^\s,/#?&'\"]{1,20}")  # Discourse's default max_tag_length is 20
+_KEY = re.compile(r"[a-z][a-z0-9_]{0,63}")
 
 
 #: Human-readable notes an administrator may put on any mapping; nothing reaches the forum.
@@ -261,7 +261,7 @@ def load_roles(path: Path) -> RolesConfig:
     roles: dict[str, RoleSpec] = {}
     for code, spec in check.mapping(top.get("roles"), "roles").items():
         key = f"roles.{code}"
-        if not isinstance(code, str) or not re.match(r"^[A-Za-z0-9_.:-]{1,64}$", code):
+        if not isinstance(code, str) or not re.fullmatch(r"[A-Za-z0-9_.:-]{1,64}", code):
             check.fail(key, "role codes are 1-64 characters of A-Z a-z 0-9 _ . : -")
         spec = check.mapping(spec, key)
         check.known_keys(spec, key, ("groups", "staff", "label"))
@@ -300,7 +300,7 @@ def load_events(path: Path, templates_dir: Path) -> EventsConfig:
     categories: dict[str, CategorySpec] = {}
     for slug, spec in check.mapping(top.get("categories"), "categories").items():
         key = f"categories.{slug}"
-        if not isinstance(slug, str) or not re.match(r"^[a-z0-9-]{1,50}$", slug):
+        if not isinstance(slug, str) or not re.fullmatch(r"[a-z0-9-]{1,50}", slug):
             check.fail(key, "category keys are slugs: 1-50 of a-z 0-9 -")
         spec = check.mapping(spec, key)
         check.known_keys(spec, key, ("name", "color", "text_color"))
@@ -308,7 +308,7 @@ def load_events(path: Path, templates_dir: Path) -> EventsConfig:
         for color_key in ("color", "text_color"):
             if color_key in spec:
                 value = str(spec[color_key])
-                if not _COLOR.match(value):
+                if not _COLOR.fullmatch(value):
                     check.fail(f"{key}.{color_key}", "must be a hex color without '#', e.g. 0088CC")
                 colors[color_key] = value
         categories[str(slug)] = CategorySpec(
@@ -319,7 +319,7 @@ def load_events(path: Path, templates_dir: Path) -> EventsConfig:
     kinds: dict[str, KindSpec] = {}
     for kind, spec in check.mapping(top.get("kinds"), "kinds").items():
         key = f"kinds.{kind}"
-        if not isinstance(kind, str) or not _KEY.match(kind):
+        if not isinstance(kind, str) or not _KEY.fullmatch(kind):
             check.fail(key, "kind keys are 1-64 of a-z 0-9 _, starting with a letter")
         spec = check.mapping(spec, key)
         check.known_keys(spec, key, ("label", "category", "tags", "template"))
@@ -328,7 +328,7 @@ def load_events(path: Path, templates_dir: Path) -> EventsConfig:
             check.fail(f"{key}.category", f"unknown category {category!r} (not under categories)")
         tags = check.names(spec.get("tags"), f"{key}.tags")
         for tag in tags:
-            if not _TAG.match(tag):
+            if not _TAG.fullmatch(tag):
                 check.fail(f"{key}.tags", f"{tag!r} is not a valid Discourse tag (≤ 20, no spaces)")
         template = spec.get("template", "event.md.j2")
         if not isinstance(template, str) or not (templates_dir / template).is_file():

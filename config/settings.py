@@ -30,7 +30,7 @@ DEFAULT_PUBLIC_URL = "http://127.0.0.1:5000"
 _SANDBOX_PORTS = frozenset(urlsplit(url).port for url in (SANDBOX_DISCOURSE_URL, SANDBOX_IDP_URL))
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
-_TOKEN_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+_TOKEN_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 MIN_SECRET_LENGTH = 10  # Discourse refuses shorter DiscourseConnect secrets
 MIN_WEBHOOK_SECRET = 12  # Discourse refuses a shorter webhook secret
 MIN_TOKEN_LENGTH = 16
@@ -267,7 +267,7 @@ class _Parser:
         tokens: dict[str, str] = {}
         for position, item in enumerate(value.split(","), start=1):
             name, sep, token = item.strip().partition(":")
-            if not sep or not _TOKEN_NAME.match(name):
+            if not sep or not _TOKEN_NAME.fullmatch(name):
                 self.problem(
                     "BRIDGE_API_TOKENS",
                     f"entry {position} must look like name:token (name of letters, digits, ._-)",

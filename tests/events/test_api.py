@@ -138,3 +138,12 @@ def test_delete_with_an_old_version_is_ignored(client, auth):
     response = client.delete("/api/v1/events/ev-1", headers=auth)
     assert response.status_code == 202
     assert response.json["version"] == 4
+
+
+def test_a_date_outside_the_calendar_is_refused(client, auth, services):
+    """Year 1 at +23:59 cannot be converted to Moscow time: refused, never a failed job."""
+    body = {"title": "Семинар", "kind": "seminar", "version": 1,
+            "starts_at": "0001-01-01T00:00:00+23:59"}
+    response = client.put("/api/v1/events/far-1", json=body, headers=auth)
+    assert response.status_code == 422
+    assert "between the years 1900 and 2200" in response.json["details"][0]["message"]

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from bridge.events import EXTERNAL_ID, topic_external_id
+from bridge.events import topic_external_id
 from bridge.ics import feed_external_id, feed_key, parse_calendar
+from bridge.members import EXTERNAL_ID
 from config import load_mappings
 from tests.events.conftest import event_body, live_topics, put
 from workers.events import event_store
