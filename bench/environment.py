@@ -12,7 +12,7 @@ import secrets
 import socket
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -62,7 +62,9 @@ class Bench:
 
 
 @contextlib.contextmanager
-def bench_environment(*, rate: int, config_dir: Path | None = None) -> Iterator[Bench]:
+def bench_environment(*, rate: int, config_dir: Path | None = None,
+                      environ: Mapping[str, str] | None = None) -> Iterator[Bench]:
+    """`environ`: further bridge settings (e.g. `BRIDGE_RECONCILE_INTERVAL`)."""
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     from sandbox.discourse import create_app
 
@@ -89,6 +91,7 @@ def bench_environment(*, rate: int, config_dir: Path | None = None) -> Iterator[
                 "OIDC_CLIENT_ID": "bench",
                 "OIDC_CLIENT_SECRET": secrets.token_hex(16),
                 "BRIDGE_CONFIG_DIR": str(config_dir or ROOT / "config"),
+                **(environ or {}),
             })
             roles, events = load_mappings(settings.config_dir)
             services = build_services(AppConfig(settings, roles, events), budget_wait=120)
