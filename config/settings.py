@@ -70,6 +70,7 @@ class Settings:
     event_feed_interval: int = 900
     audit_retention_days: int = 90
     log_level: str = "INFO"
+    log_format: str = "text"  # or "json": one object a line, for log shippers
 
     @property
     def production(self) -> bool:
@@ -270,6 +271,7 @@ class _Parser:
             log_level=self.choice(
                 "BRIDGE_LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR")
             ),
+            log_format=self.choice("BRIDGE_LOG_FORMAT", "text", ("text", "json")),
         )
         if "openid" not in settings.oidc_scopes.split():
             self.problem("OIDC_SCOPES", "must include openid")

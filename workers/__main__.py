@@ -97,7 +97,8 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as error:
         print(error, file=sys.stderr)  # noqa: T201
         return 2
-    configure_logging(config.settings.log_level, process="worker")
+    configure_logging(config.settings.log_level, process="worker",
+                      log_format=config.settings.log_format)
     svc = build_services(config, budget_wait=70.0)
     runtime.set_services(svc)
 
