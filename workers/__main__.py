@@ -26,6 +26,7 @@ log = logging.getLogger("workers")
 
 SWEEP_INTERVAL = 15
 TRIM_INTERVAL = 3600
+QUEUE_CLEAN_INTERVAL = 300
 
 
 def periodic_jobs(settings) -> list[tuple[str, str, int]]:
@@ -35,6 +36,7 @@ def periodic_jobs(settings) -> list[tuple[str, str, int]]:
         ("sweep-members", "workers.members.sweep", SWEEP_INTERVAL),
         ("sweep-events", "workers.events.sweep_events", SWEEP_INTERVAL),
         ("audit-trim", "workers.periodic.trim_audit", TRIM_INTERVAL),
+        ("queue-clean", "workers.periodic.clean_queue", QUEUE_CLEAN_INTERVAL),
     ]
     if settings.event_feeds:
         schedule.append(("event-feeds", "workers.events.poll_feeds", settings.event_feed_interval))
@@ -73,7 +75,8 @@ def enqueue_due(connection: redis.Redis, schedule: list[tuple[str, str, int]],
             if claim(keys=[f"bridge:periodic:{name}:next"], args=[now, interval]):
                 enqueued.append(jobs.enqueue(
                     connection, func, job_id=jobs.job_id_for("periodic", name, int(now)),
-                    description=f"periodic {name}"))
+                    description=f"periodic {name}", result_ttl=jobs.PERIODIC_RESULT_TTL,
+                    failure_ttl=jobs.PERIODIC_FAILURE_TTL))
         except redis.RedisError as error:
             log.warning("periodic %s: Redis unavailable (%s), will retry", name, error)
     return enqueued
