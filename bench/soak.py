@@ -24,9 +24,11 @@ for every TTL that is set and deletes the key itself once that TTL has passed in
 simulated time (a TTL renewed later wins; checked every tick). Left on real
 time: entry ids of the audit stream (Redis stamps them), so the simulated week
 never reaches the audit retention and its entries grow with the traffic, as
-they do for BRIDGE_AUDIT_RETENTION_DAYS in production (trimming is tested in
-tests/workers/test_housekeeping.py); the admin API budget's window (the sandbox
-and the budget allow more calls than the week makes, so it never waits).
+they do for BRIDGE_AUDIT_RETENTION_DAYS in production (the trim is tested in
+tests/workers/test_housekeeping.py instead); the admin API budget's window (the
+sandbox and the budget allow more calls than the week makes, so it never waits).
+Not exercised: failing jobs (the failed registry stays empty) and workers
+killed mid-job.
 
 The traffic, through the API: every 15 minutes a member's role is granted or
 taken back (a roster of --members teachers with forum accounts); every six
@@ -195,6 +197,7 @@ SEQUENCE:1
 DTSTART:{start}
 DTEND:{end}
 SUMMARY:Вебинар из календаря института
+CATEGORIES:webinar
 LOCATION:Онлайн
 END:VEVENT
 END:VCALENDAR
@@ -296,7 +299,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         feed = write_feed(Path(folder), start)
         environ = {"BRIDGE_RECONCILE_INTERVAL": str(args.reconcile_interval),
-                   "BRIDGE_EVENT_FEEDS": f"webinar={feed}"}
+                   "BRIDGE_EVENT_FEEDS": str(feed)}  # a file: `kind=` takes URLs only
         config_dir = write_config(Path(folder))
         with bench_environment(rate=10**6, config_dir=config_dir, environ=environ) as bench:
             run(bench, args, start)
