@@ -3,9 +3,11 @@
     .venv/bin/python -m bench.soak [--days 7] [--members 40] 2>/dev/null
 
 Prints the keys in Redis (all, RQ's, the bridge's), the jobs in RQ's finished
-registry, the audit entries and Redis's `used_memory` after the first simulated
-hour, after six hours and at the end of every simulated day. A bridge whose
-state is bounded shows flat rows after the first hour.
+registry, the audit entries, Redis's `used_memory` and the part of it that is
+data (`dataset.bytes` of MEMORY STATS: without connection buffers, which come and
+go) after the first simulated hour, after six hours and at the end of every
+simulated day. A bridge whose state is bounded shows flat rows after the first
+hour.
 
 What is real: an embedded Redis server; RQ (the periodic jobs are claimed and
 enqueued by `workers.__main__.enqueue_due`, as `python -m workers` does, and run
@@ -55,6 +57,7 @@ import time_machine
 import yaml
 from rq import SimpleWorker
 from rq.group import Group
+from rq.scheduler import RQScheduler
 from rq.serializers import JSONSerializer
 
 from bench.environment import ROOT, Bench, bench_environment
@@ -216,8 +219,9 @@ class SoakWorker(SimpleWorker):
     """The product's worker settings in one process, reused for every tick's burst.
 
     Unlike RQ's own worker it starts no pubsub thread for `rq` commands (joining
-    it costs 50 ms a burst, and the soak sends none) and never forks a scheduler
-    process: its scheduler runs in burst mode at every tick instead.
+    it costs 50 ms a burst, and the soak sends none) and no scheduler process:
+    one scheduler moves the due scheduled jobs at every tick instead (RQ's burst
+    mode would build a scheduler, with a connection pool of its own, each time).
     """
 
     def subscribe(self) -> None:
@@ -228,16 +232,27 @@ class SoakWorker(SimpleWorker):
         Group.clean_registries(connection=self.connection)
 
 
-def soak_worker(connection: redis.Redis) -> SoakWorker:
-    return SoakWorker([jobs.queue(connection)], connection=connection,
-                      serializer=JSONSerializer, worker_ttl=30, job_monitoring_interval=5,
-                      maintenance_interval=15)
+@dataclass
+class Workers:
+    worker: SoakWorker
+    scheduler: RQScheduler
 
+    @classmethod
+    def start(cls, connection: redis.Redis) -> Workers:
+        queue = jobs.queue(connection)
+        worker = SoakWorker([queue], connection=connection, serializer=JSONSerializer,
+                            worker_ttl=30, job_monitoring_interval=5, maintenance_interval=15)
+        return cls(worker, RQScheduler([queue], connection=connection, serializer=JSONSerializer,
+                                       logging_level="WARNING"))
 
-def run_due_jobs(worker: SoakWorker) -> None:
-    """One burst: due scheduled jobs are queued, registries maintained when due, the
-    queue emptied; jobs scheduled for later wait for their simulated time."""
-    worker.work(burst=True, with_scheduler=True, logging_level="WARNING")
+    def run_due_jobs(self) -> None:
+        """Due scheduled jobs are queued, registries maintained when due, the queue
+        emptied; jobs scheduled for later wait for their simulated time."""
+        self.scheduler.acquire_locks()
+        if self.scheduler.acquired_locks:
+            self.scheduler.enqueue_scheduled_jobs()
+            self.scheduler.release_locks()
+        self.worker.work(burst=True, logging_level="WARNING")
 
 
 def write_config(folder: Path) -> Path:
@@ -275,17 +290,18 @@ def measure(connection: redis.Redis) -> dict:
         "failed": connection.zcard(queue.failed_job_registry.key),
         "audit": connection.xlen(AUDIT_KEY),
         "memory": int(connection.info("memory")["used_memory"]),
+        "dataset": int(connection.memory_stats()["dataset.bytes"]),
     }
 
 
 HEADER = (f"{'simulated':>10} {'keys':>7} {'rq:*':>7} {'bridge:*':>8} {'finished':>8} "
-          f"{'failed':>6} {'audit':>6} {'used_memory':>12}")
+          f"{'failed':>6} {'audit':>6} {'used_memory':>12} {'dataset':>11}")
 
 
 def row(label: str, figures: dict) -> str:
     return (f"{label:>10} {figures['keys']:>7} {figures['rq']:>7} {figures['bridge']:>8} "
             f"{figures['finished']:>8} {figures['failed']:>6} {figures['audit']:>6} "
-            f"{figures['memory'] / 2**20:>8.2f} MiB")
+            f"{figures['memory'] / 2**20:>8.2f} MiB {figures['dataset'] / 2**20:>7.2f} MiB")
 
 
 def main() -> None:
@@ -324,17 +340,17 @@ def run(bench: Bench, args: argparse.Namespace, start: datetime) -> None:
         traffic = Traffic(create_app(services=svc).test_client(),
                           {"Authorization": f"Bearer {token}"}, args.members, time.time())
         enqueue_due(raw, schedule, now=time.time())  # sets each job's first slot
-        worker = soak_worker(raw)
+        workers = Workers.start(raw)
         traffic.roster()
         traffic.at(time.time())
-        run_due_jobs(worker)
+        workers.run_due_jobs()
         for elapsed in range(TICK, int(args.days * DAY) + 1, TICK):
             clock.shift(TICK)
             now = time.time()
             expiry.expire_due(now)
             enqueue_due(raw, schedule, now=now)
             traffic.at(now)
-            run_due_jobs(worker)
+            workers.run_due_jobs()
             if elapsed in reports:
                 expiry.expire_due(now)
                 print(row(reports[elapsed], measure(raw)), flush=True)  # noqa: T201
