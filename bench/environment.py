@@ -12,7 +12,7 @@ import secrets
 import socket
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -67,9 +67,10 @@ class Bench:
 @contextlib.contextmanager
 def bench_environment(
     *, rate: int, config_dir: Path | None = None, bridge_port: int | None = None,
-    extra_env: dict[str, str] | None = None,
+    environ: Mapping[str, str] | None = None,
 ) -> Iterator[Bench]:
-    """`bridge_port`: the bridge's own URL (BRIDGE_PUBLIC_URL), for a benchmark that
+    """`environ`: further bridge settings (e.g. `BRIDGE_RECONCILE_INTERVAL`);
+    `bridge_port`: the bridge's own URL (BRIDGE_PUBLIC_URL), for a benchmark that
     serves the bridge there (webhooks from the sandbox reach it)."""
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     from sandbox.discourse import create_app
@@ -99,7 +100,7 @@ def bench_environment(
                 "BRIDGE_CONFIG_DIR": str(config_dir or ROOT / "config"),
                 **({"BRIDGE_PUBLIC_URL": f"http://127.0.0.1:{bridge_port}"}
                    if bridge_port else {}),
-                **(extra_env or {}),
+                **(environ or {}),
             })
             roles, events = load_mappings(settings.config_dir)
             services = build_services(AppConfig(settings, roles, events), budget_wait=120)

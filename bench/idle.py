@@ -65,7 +65,7 @@ def scenario(label: str, config_dir: Path, rows: list[dict], accounts: int, rate
     port = free_port()
     env = {"DISCOURSE_WEBHOOK_SECRET": SECRET}
     with bench_environment(rate=rate, config_dir=config_dir, bridge_port=port,
-                           extra_env=env) as bench:
+                           environ=env) as bench:
         svc = bench.services
         app = create_app(services=svc)
         server = make_server("127.0.0.1", port, app, threaded=True)

@@ -78,6 +78,7 @@ class Settings:
     log_level: str = "INFO"
     #: Reverse proxies in front of the web process whose X-Forwarded-For/-Proto are believed.
     trusted_proxies: int = 0
+    log_format: str = "text"  # or "json": one object a line, for log shippers
 
     @property
     def production(self) -> bool:
@@ -353,6 +354,7 @@ class _Parser:
             log_level=self.choice(
                 "BRIDGE_LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR")
             ),
+            log_format=self.choice("BRIDGE_LOG_FORMAT", "text", ("text", "json")),
         )
         if "openid" not in settings.oidc_scopes.split():
             self.problem("OIDC_SCOPES", "must include openid")

@@ -33,7 +33,8 @@ def create_app(config: AppConfig | None = None, *, services: Services | None = N
                 # One readable message per problem, not a traceback, then stop.
                 print(error, file=sys.stderr)  # noqa: T201
                 raise SystemExit(2) from None
-            configure_logging(config.settings.log_level, process="web")
+            configure_logging(config.settings.log_level, process="web",
+                              log_format=config.settings.log_format)
         services = build_services(config, budget_wait=5.0)
     settings = services.settings
 

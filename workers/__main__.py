@@ -26,6 +26,7 @@ log = logging.getLogger("workers")
 
 SWEEP_INTERVAL = 15
 TRIM_INTERVAL = 3600
+QUEUE_CLEAN_INTERVAL = 300
 
 
 def periodic_jobs(settings) -> list[tuple[str, str, int]]:
@@ -35,6 +36,7 @@ def periodic_jobs(settings) -> list[tuple[str, str, int]]:
         ("sweep-members", "workers.members.sweep", SWEEP_INTERVAL),
         ("sweep-events", "workers.events.sweep_events", SWEEP_INTERVAL),
         ("audit-trim", "workers.periodic.trim_audit", TRIM_INTERVAL),
+        ("queue-clean", "workers.periodic.clean_queue", QUEUE_CLEAN_INTERVAL),
     ]
     if settings.event_feeds:
         schedule.append(("event-feeds", "workers.events.poll_feeds", settings.event_feed_interval))
@@ -59,20 +61,32 @@ return 1
 """
 
 
+def enqueue_due(connection: redis.Redis, schedule: list[tuple[str, str, int]],
+                *, now: float) -> list[str]:
+    """Enqueue the periodic jobs whose time has come; returns their job ids.
+
+    One step of `run_periodic`, apart so that the soak benchmark can drive the
+    very same claims and jobs with a simulated clock.
+    """
+    claim = connection.register_script(_CLAIM)
+    enqueued = []
+    for name, func, interval in schedule:
+        try:
+            if claim(keys=[f"bridge:periodic:{name}:next"], args=[now, interval]):
+                enqueued.append(jobs.enqueue(
+                    connection, func, job_id=jobs.job_id_for("periodic", name, int(now)),
+                    description=f"periodic {name}", result_ttl=jobs.PERIODIC_RESULT_TTL,
+                    failure_ttl=jobs.PERIODIC_FAILURE_TTL))
+        except redis.RedisError as error:
+            log.warning("periodic %s: Redis unavailable (%s), will retry", name, error)
+    return enqueued
+
+
 def run_periodic(connection: redis.Redis, settings, stop: threading.Event) -> None:
     """Enqueue each periodic job once per interval, whichever worker comes first."""
-    claim = connection.register_script(_CLAIM)
     schedule = periodic_jobs(settings)
     while not stop.is_set():
-        for name, func, interval in schedule:
-            try:
-                now = time.time()
-                if claim(keys=[f"bridge:periodic:{name}:next"], args=[now, interval]):
-                    jobs.enqueue(connection, func,
-                                 job_id=jobs.job_id_for("periodic", name, int(now)),
-                                 description=f"periodic {name}")
-            except redis.RedisError as error:
-                log.warning("periodic %s: Redis unavailable (%s), will retry", name, error)
+        enqueue_due(connection, schedule, now=time.time())
         stop.wait(2)
 
 
@@ -86,7 +100,8 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as error:
         print(error, file=sys.stderr)  # noqa: T201
         return 2
-    configure_logging(config.settings.log_level, process="worker")
+    configure_logging(config.settings.log_level, process="worker",
+                      log_format=config.settings.log_format)
     svc = build_services(config, budget_wait=70.0)
     runtime.set_services(svc)
 

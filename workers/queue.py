@@ -18,8 +18,12 @@ from rq.serializers import JSONSerializer
 
 QUEUE_NAME = "bridge"
 JOB_TIMEOUT = 600  # seconds; a whole-roster sync at 60 calls a minute is bounded by its batches
-RESULT_TTL = 7 * 86400  # the job status API promises at least an hour
-FAILURE_TTL = 30 * 86400
+# How long RQ keeps a job after it ends. Redis must not grow with uptime: a
+# result is kept only as long as someone may ask for it.
+RESULT_TTL = 3600  # the job status API (GET /api/v1/jobs/{id}) promises an hour
+FAILURE_TTL = 30 * 86400  # failed jobs wait for an administrator (/admin/jobs/failed)
+PERIODIC_RESULT_TTL = 600  # nobody asks for a sweep's result: minutes, for an operator
+PERIODIC_FAILURE_TTL = 86400  # a failed periodic job is repeated anyway: a night's worth
 
 
 _ESCAPES = {"_": "__", ".": "_d", ":": "_c"}
@@ -48,6 +52,8 @@ def enqueue(
     job_id: str,
     timeout: int = JOB_TIMEOUT,
     description: str | None = None,
+    result_ttl: int = RESULT_TTL,
+    failure_ttl: int = FAILURE_TTL,
 ) -> str:
     """Enqueue `func` under `job_id` unless a job with that id already exists."""
     try:
@@ -57,8 +63,8 @@ def enqueue(
             job_id=job_id,
             unique=True,
             job_timeout=timeout,
-            result_ttl=RESULT_TTL,
-            failure_ttl=FAILURE_TTL,
+            result_ttl=result_ttl,
+            failure_ttl=failure_ttl,
             description=description or job_id,
         )
     except DuplicateJobError:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import html
 from typing import Any
 
+from .cooking import cook
 from .state import Category, Group, Post, Store, Topic, User, iso
 
 AVATAR = "/letter_avatar_proxy/v4/letter/{initial}/0088cc/{{size}}.png"
@@ -227,13 +228,6 @@ def category(store: Store, cat: Category) -> dict[str, Any]:
         "allow_badges": True,
         "search_priority": 0,
     }
-
-
-def cook(raw: str | None) -> str:
-    if not raw:
-        return ""
-    paragraphs = [p for p in raw.split("\n\n") if p.strip()]
-    return "\n".join(f"<p>{html.escape(p).replace(chr(10), '<br>')}</p>" for p in paragraphs)
 
 
 def post(store: Store, p: Post, *, include_raw: bool = True) -> dict[str, Any]:

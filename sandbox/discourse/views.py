@@ -6,6 +6,7 @@ from flask import Blueprint, Response
 from markupsafe import escape
 
 from .context import browser_user, sandbox
+from .cooking import cook
 from .state import Store, Topic, User
 
 bp = Blueprint("views", __name__)
@@ -22,6 +23,15 @@ overflow-wrap:anywhere}li:first-child{border-top:0}.tag{display:inline-block;bac
 border-radius:4px;padding:0 .35em;margin:.1em .2em 0 0;font-size:.85em}
 .muted{color:#666;font-size:.9em}pre{white-space:pre-wrap;overflow-wrap:anywhere;
 background:#f3f3f3;padding:.75em;border-radius:6px}
+.cooked{overflow-wrap:anywhere}.cooked a{color:#0b5394}
+.event-card{display:flex;gap:.9em;align-items:flex-start;border:1px solid #d6e2f0;
+border-left:4px solid #0b5394;border-radius:8px;padding:.75em;margin:.5em 0 1em;
+background:#f7fbff}.event-date{flex:none;width:3.4em;text-align:center;border-radius:6px;
+overflow:hidden;border:1px solid #d6e2f0;background:#fff}.event-date span{display:block;
+background:#0b5394;color:#fff;font-size:.8em;text-transform:uppercase;padding:.1em 0}
+.event-date b{display:block;font-size:1.5em;padding:.1em 0}.event-info{min-width:0}
+.event-info>div{margin-top:.25em}.event-name{font-size:1.05em}
+.event-label{color:#666}
 """
 
 
@@ -136,7 +146,9 @@ def topic_page(topic_id: int, slug: str = "") -> Response:
         line = _topic_line(store, topic)
         body = (
             f"<section id='topic'><h2>{escape(topic.title)}</h2><ul>{line}</ul>"
-            f"<pre id='first-post'>{escape(first.raw)}</pre>"
+            f"<div class='cooked' id='first-post'>{cook(first.raw)}</div>"
+            f"<details><summary class='muted'>Исходный текст</summary>"
+            f"<pre id='first-post-raw'>{escape(first.raw)}</pre></details>"
             f"<p class='muted'>external_id: {escape(topic.external_id or '—')} · "
             f"правок: {len(first.revisions)}</p></section>"
         )
