@@ -138,6 +138,20 @@ return sequence
 """
 
 
+_FORGET = """
+if redis.call('HGET', KEYS[1], 'version') ~= ARGV[1] then
+  return 0
+end
+local requested = redis.call('HGET', KEYS[1], 'requested_username')
+if requested then
+  redis.call('HDEL', KEYS[2], string.lower(requested))
+end
+redis.call('HSET', KEYS[1], 'desired', ARGV[2])
+redis.call('HDEL', KEYS[1], 'requested_username', 'last_error')
+return 1
+"""
+
+
 class MemberStore(VersionedStore[Member]):
     prefix, all_key, dirty_key = PREFIX, ALL_MEMBERS, DIRTY
 
@@ -235,6 +249,22 @@ class MemberStore(VersionedStore[Member]):
         self._unindex([external_id])
         self.r.hset(PREFIX + external_id, mapping={"account": "erased"})
         self.r.hdel(PREFIX + external_id, "user_id", "username", "applied")
+
+    def forget_personal_data(self, member: Member) -> bool:
+        """An offboarded member keeps only what refuses a replayed old version.
+
+        E-mail, name, roles, attributes and the username asked for are dropped
+        once the forum side is done (for an erasure request, they must go);
+        the version stays, so an older change is still acknowledged and ignored.
+        Nothing happens if a newer version arrived meanwhile.
+        """
+        tombstone = {"active": False}
+        if member.desired.get("erase"):
+            tombstone["erase"] = True
+        done = self.r.eval(_FORGET, 2, PREFIX + member.external_id, USERNAME_INDEX,
+                           str(member.version),
+                           json.dumps(tombstone, ensure_ascii=False, sort_keys=True))
+        return bool(done)
 
 
 def applied_state(grants: Grants) -> dict[str, Any]:

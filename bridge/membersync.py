@@ -184,6 +184,7 @@ class MemberSync:
         if not member.bound:
             self.audit.record(subject=subject, action="offboard", target="-", cause=cause,
                               result="no forum account")
+            self.store.forget_personal_data(member)
             return {"result": "no forum account: nothing to log out or anonymize",
                     "account": member.account}
         user_id = member.user_id
@@ -206,6 +207,7 @@ class MemberSync:
             member.account, member.user_id = "erased", None
             result["anonymized"] = True
         result["result"] = "anonymized" if erase else "offboarded"
+        self.store.forget_personal_data(member)
         return result
 
     def look_up(self, member: Member, *, cause: str, required: bool = False) -> None:

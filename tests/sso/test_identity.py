@@ -161,3 +161,25 @@ def test_offboarding_fails_loudly_when_the_bound_account_is_gone(
     actions = [e.action for e in services.audit.newest(limit=10, subject="member:t-1001")]
     assert "logout" not in actions
     assert "anonymize" not in actions
+
+
+def test_an_erased_member_leaves_no_personal_data_behind(
+    forum, client, auth, browser, services, work
+):
+    put_teacher(client, auth, 1)
+    work()
+    log_in(browser, forum.url, "t-1001")
+    work()
+    response = client.delete("/api/v1/members/t-1001?erase=true", headers=auth)
+    work()
+    assert job_status(client, auth, response)["status"] == "finished"
+    state = member_state(client, auth, "t-1001")
+    assert state["desired"] == {"active": False, "erase": True}
+    assert state["account"] == "erased"
+    stored = services.redis.hgetall("bridge:member:t-1001")
+    assert not any("ivanova" in value.lower() for value in stored.values())
+    assert services.members.requested_by("ivanova_mp") is None  # the name is free again
+    # A replay of the old change is still acknowledged and ignored.
+    again = client.put("/api/v1/members/t-1001", headers=auth, json={
+        "email": "ivanova.mp@teachers.example.org", "roles": ["participant"], "version": 1})
+    assert (again.status_code, again.json["status"]) == (200, "ignored")
