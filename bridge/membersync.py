@@ -125,25 +125,21 @@ class MemberSync:
         member = self.store.get(external_id)
         if member is None:
             return {"result": "unknown member"}
-        if member.bound:
-            # Bound already (before this login, or by a webhook since): the reply,
-            # keyed by the same external id, reached that account.
-            self.store.record_applied(external_id, _grants_from(sent))
-            member.applied = applied_state(_grants_from(sent))
-            if member.applied != applied_state(member.grants(self.roles)):
-                return self.converge(member, cause="login")
-            return {"result": "account known", "user_id": member.user_id}
-        user = self.discourse.user_by_external_id(external_id)
-        if user is None:
-            if member.login_in_flight(self.clock()):
-                raise AccountNotYetThere(f"no forum account for {external_id} yet")
-            if not member.bound:
+        # Bound already (before this login, or by a webhook since): the reply,
+        # keyed by the same external id, reached that account; no read needed.
+        if not member.bound:
+            user = self.discourse.user_by_external_id(external_id)
+            if user is None:
+                if member.login_in_flight(self.clock()):
+                    raise AccountNotYetThere(f"no forum account for {external_id} yet")
                 self.store.record_no_account([external_id])
-            return {"result": "no forum account: the login was not completed", "account": "none"}
-        self._bind(member, user, cause="login")
+                return {"result": "no forum account: the login was not completed",
+                        "account": "none"}
+            self._bind(member, user, cause="login")
         # The reply set the managed groups and staff flags to what it carried.
-        self.store.record_applied(external_id, _grants_from(sent))
-        member.applied = applied_state(_grants_from(sent))
+        grants = _grants_from(sent)
+        self.store.record_applied(external_id, grants)
+        member.applied = applied_state(grants)
         result: dict[str, Any] = {"result": "account bound", "user_id": member.user_id}
         if member.applied != applied_state(member.grants(self.roles)):
             result.update(self.converge(member, cause="login"))  # changed since the reply
@@ -211,7 +207,7 @@ class MemberSync:
         return result
 
     def look_up(self, member: Member, *, cause: str, required: bool = False) -> None:
-        """Ask Discourse which account has this member's external id (one read).
+        """Ask Discourse which account has this unbound member's external id (one read).
 
         A login still in flight makes "none" an unsafe answer when `required`
         (offboarding must not miss an account about to appear): then it raises
@@ -227,11 +223,8 @@ class MemberSync:
                     f"member {member.external_id} logged in moments ago and Discourse has "
                     "no account for them yet: trying again")
             return
-        if member.bound and not required:
-            return  # bound by e-mail before any login: no external id on the forum yet
-        if not member.bound:
-            self.store.record_no_account([member.external_id])
-            member.account = "none"
+        self.store.record_no_account([member.external_id])
+        member.account = "none"
 
     def _sync_sso(self, member: Member, *, cause: str, action: str) -> dict:
         """One call that sets the member's managed groups and staff flags together."""
