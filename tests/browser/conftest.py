@@ -1,5 +1,7 @@
 """The browser tests use the login flow's fixtures: the bridge on `bridge_port`, the forum
-with its managed groups, the demo teachers in the roster."""
+with its managed groups, the demo teachers in the roster; and a headless Chromium."""
+
+import pytest
 
 from tests.sso.conftest import (  # noqa: F401 - fixtures
     bridge,
@@ -9,3 +11,33 @@ from tests.sso.conftest import (  # noqa: F401 - fixtures
     idp_issuer,
     members,
 )
+
+from .chromium import CHROMEDRIVER, CHROMIUM, OUTPUT, WAIT
+
+
+@pytest.fixture
+def driver(tmp_path):
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for argument in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--disable-quic",
+        "--disable-dev-shm-usage",
+        f"--user-data-dir={tmp_path / 'chromium-profile'}",
+        "--lang=ru",
+    ):
+        options.add_argument(argument)
+    browser = webdriver.Chrome(options=options, service=Service(executable_path=CHROMEDRIVER))
+    browser.set_page_load_timeout(WAIT)
+    OUTPUT.mkdir(exist_ok=True)
+    yield browser
+    browser.quit()

@@ -6,70 +6,11 @@ pages as a 360-px-wide phone shows them, and the forum after login.
 
 from __future__ import annotations
 
-import shutil
-from pathlib import Path
-
 import pytest
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-CHROMEDRIVER = shutil.which("chromedriver")
-OUTPUT = Path(__file__).resolve().parent.parent / "output"
-PHONE = (360, 740)
-WAIT = 15
+from .chromium import DESKTOP, OUTPUT, PHONE, fits_the_screen, needs_chromium, wait_for
 
-pytestmark = [
-    pytest.mark.skipif(
-        not (CHROMIUM and CHROMEDRIVER),
-        reason="headless Chromium and chromedriver are not installed "
-        "(`make test` installs them when run as root: apt-get install chromium chromium-driver)",
-    ),
-    pytest.mark.usefixtures("bridge"),
-]
-
-
-@pytest.fixture
-def driver(tmp_path):
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for argument in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--disable-quic",
-        "--disable-dev-shm-usage",
-        f"--user-data-dir={tmp_path / 'chromium-profile'}",
-        "--lang=ru",
-    ):
-        options.add_argument(argument)
-    browser = webdriver.Chrome(options=options, service=Service(executable_path=CHROMEDRIVER))
-    browser.set_page_load_timeout(WAIT)
-    OUTPUT.mkdir(exist_ok=True)
-    yield browser
-    browser.quit()
-
-
-def wait_for(driver, element_id: str):
-    from selenium.webdriver.common.by import By
-    from selenium.webdriver.support import expected_conditions
-    from selenium.webdriver.support.ui import WebDriverWait
-
-    return WebDriverWait(driver, WAIT).until(
-        expected_conditions.visibility_of_element_located((By.ID, element_id))
-    )
-
-
-def fits_the_screen(driver) -> bool:
-    """No sideways scrolling: the page is no wider than the window."""
-    return driver.execute_script(
-        "return document.documentElement.scrollWidth <= window.innerWidth"
-    )
+pytestmark = [needs_chromium, pytest.mark.usefixtures("bridge")]
 
 
 def test_teacher_logs_in_from_the_forum(driver, forum, members, idp_issuer):
@@ -87,7 +28,7 @@ def test_teacher_logs_in_from_the_forum(driver, forum, members, idp_issuer):
     assert "Иванова Мария Петровна" in current.text
     assert driver.current_url == forum.url + "/"
     driver.save_screenshot(str(OUTPUT / "login-forum-360.png"))
-    driver.set_window_size(1280, 800)
+    driver.set_window_size(*DESKTOP)
     driver.save_screenshot(str(OUTPUT / "login-result.png"))
 
     user = next(u for u in forum.state()["users"] if u["external_id"] == "t-1001")
