@@ -17,6 +17,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
+import redis
+
 PREFIX = "bridge:series:"
 DAY_MINUTES = 24 * 60
 KEY_TTL = 25 * 3600  # an hour's hash outlives the window it can appear in
@@ -44,18 +46,18 @@ def _key(name: str, minute: int) -> str:
     return f"{PREFIX}{name}:{minute // 60}"
 
 
-def count(redis: Commands, name: str, *, now: float, amount: int = 1) -> None:
-    """Add to a counter's current minute (queued on `redis` when it is a pipeline)."""
+def count(commands: Commands, name: str, *, now: float, amount: int = 1) -> None:
+    """Add to a counter's current minute (queued, when `commands` is a pipeline)."""
     minute = minute_of(now)
-    redis.hincrby(_key(name, minute), str(minute % 60), amount)
-    redis.expire(_key(name, minute), KEY_TTL)
+    commands.hincrby(_key(name, minute), str(minute % 60), amount)
+    commands.expire(_key(name, minute), KEY_TTL)
 
 
-def record(redis: Commands, name: str, value: int, *, now: float) -> None:
+def record(commands: Commands, name: str, value: int, *, now: float) -> None:
     """Set a gauge's value for the current minute."""
     minute = minute_of(now)
-    redis.hset(_key(name, minute), str(minute % 60), int(value))
-    redis.expire(_key(name, minute), KEY_TTL)
+    commands.hset(_key(name, minute), str(minute % 60), int(value))
+    commands.expire(_key(name, minute), KEY_TTL)
 
 
 @dataclass(frozen=True)
@@ -71,12 +73,12 @@ class Day:
         return self.end_minute - len(self.values)
 
 
-def last_day(redis, name: str, *, now: float) -> Day:
+def last_day(connection: redis.Redis, name: str, *, now: float) -> Day:
     """The 1440 complete minutes before `now`'s minute (the current one is still filling)."""
     end = minute_of(now)
     start = end - DAY_MINUTES
     hours = range(start // 60, (end - 1) // 60 + 1)
-    pipe = redis.pipeline(transaction=False)
+    pipe = connection.pipeline(transaction=False)
     for hour in hours:
         pipe.hgetall(_key(name, hour * 60))
     by_minute: dict[int, int] = {}

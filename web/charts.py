@@ -14,6 +14,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 
+import redis
+
 from bridge import timeseries
 from bridge.timeseries import Day
 
@@ -189,11 +191,11 @@ def day_chart(day: Day, *, key: str, title: str, counter: bool,
     )
 
 
-def overview_charts(redis, *, limit: int, now: float) -> list[Chart]:
+def overview_charts(connection: redis.Redis, *, limit: int, now: float) -> list[Chart]:
     """The admin overview's three charts: API budget use, queue depth, failed jobs."""
 
     def day(name: str) -> Day:
-        return timeseries.last_day(redis, name, now=now)
+        return timeseries.last_day(connection, name, now=now)
 
     return [
         day_chart(day(timeseries.CALLS), key="calls", title="Запросы к API форума в минуту",
