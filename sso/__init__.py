@@ -44,10 +44,16 @@ def _services() -> Services:
 
 @bp.after_request
 def _security_headers(response: Response) -> Response:
-    for name, value in pages.SECURITY_HEADERS.items():
-        response.headers.setdefault(name, value)
-    if response.mimetype == "text/html":
-        response.headers.setdefault("Content-Security-Policy", pages.HTML_POLICY)
+    """Each header unless the page set its own, in one pass over the headers.
+
+    (`headers.setdefault` of a missing header raises and catches an exception
+    inside werkzeug: five of them on every login start.)
+    """
+    present = {name.lower() for name, _ in response.headers}
+    wanted = pages.HTML_HEADERS if response.mimetype == "text/html" else pages.SECURITY_HEADERS
+    for name, value in wanted.items():
+        if name.lower() not in present:
+            response.headers.add(name, value)
     return response
 
 

@@ -13,6 +13,7 @@ SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
 }
 HTML_POLICY = "default-src 'none'; style-src 'unsafe-inline'; form-action 'none'"
+HTML_HEADERS = {**SECURITY_HEADERS, "Content-Security-Policy": HTML_POLICY}
 
 
 def _forum_url() -> str:

@@ -17,6 +17,7 @@ import json
 import logging
 import re
 import secrets
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
@@ -42,11 +43,12 @@ from rq.serializers import JSONSerializer
 from werkzeug.exceptions import HTTPException
 
 from bridge.audit import ENTRY_ID, SUBJECT
+from bridge.member_search import MAX_QUERY, MIN_QUERY, find_members
 from bridge.members import ALL_MEMBERS, DIRTY, EXTERNAL_ID
 from bridge.roster import RosterPlan
 from bridge.services import Services
 from sso import IDENTITY_KEY  # the member verified by the OIDC login
-from web import roster
+from web import charts, roster
 from web.api.common import MAX_ROSTER_BODY, ApiError, ascii_number, parse_json, token_owner
 from workers.queue import JOB_ID, failure_reason, queue
 
@@ -390,6 +392,7 @@ def dashboard():
         budget={"used": used, "limit": limit,
                 "percent": round(100 * used / limit) if limit else 0},
         reconcile=last_reconciliation(svc),
+        charts=charts.overview_charts(svc.redis, limit=limit, now=time.time()),
     )
 
 
@@ -398,12 +401,20 @@ def dashboard():
 
 @bp.get("/members")
 def member_search():
-    external_id = request.args.get("external_id", "").strip()
-    if not EXTERNAL_ID.match(external_id):
-        flash("Идентификатор участника — от 1 до 64 символов: латиница, цифры, . _ : -",
-              "error")
+    """A known external id opens the member; anything else searches names and e-mails."""
+    svc = _services()
+    query = request.args.get("q", request.args.get("external_id", "")).strip()
+    if EXTERNAL_ID.match(query) and svc.redis.sismember(ALL_MEMBERS, query):
+        return redirect(url_for("admin.member", external_id=query))
+    if not MIN_QUERY <= len(query) <= MAX_QUERY:
+        flash(f"Для поиска введите от {MIN_QUERY} до {MAX_QUERY} символов: часть ФИО, "
+              "адреса почты или идентификатора.", "error")
         return redirect(url_for("admin.dashboard"))
-    return redirect(url_for("admin.member", external_id=external_id))
+    found = find_members(svc.redis, query)
+    log.info("admin: member search by %s: %s found among %s", g.admin.label, found.total,
+             found.read)  # never the query: it is a name or an address
+    return render_template("admin/members.html", query=query, search=found,
+                           shown=len(found.matches))
 
 
 @bp.get("/members/<external_id>")

@@ -20,7 +20,7 @@ from bridge.services import build_services
 from config import ConfigError, load_config
 from config.logging import configure_logging
 from workers import queue as jobs
-from workers import runtime
+from workers import runtime, samples
 
 log = logging.getLogger("workers")
 
@@ -83,10 +83,15 @@ def enqueue_due(connection: redis.Redis, schedule: list[tuple[str, str, int]],
 
 
 def run_periodic(connection: redis.Redis, settings, stop: threading.Event) -> None:
-    """Enqueue each periodic job once per interval, whichever worker comes first."""
+    """Enqueue each periodic job once per interval, whichever worker comes first,
+    and take the admin overview's minute samples."""
     schedule = periodic_jobs(settings)
     while not stop.is_set():
         enqueue_due(connection, schedule, now=time.time())
+        try:
+            samples.take_once_a_minute(connection, now=time.time())
+        except redis.RedisError as error:
+            log.warning("minute samples: Redis unavailable (%s), will retry", error)
         stop.wait(2)
 
 

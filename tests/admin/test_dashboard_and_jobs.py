@@ -48,14 +48,6 @@ def test_dashboard_shows_the_last_reconciliation(admin_client, services):
     assert "повреждён" in text(admin_client.get("/admin/"))
 
 
-def test_member_search_goes_to_the_member_page(admin_client):
-    response = admin_client.get("/admin/members?external_id=+t-5+")
-    assert response.status_code == 302
-    assert response.headers["Location"] == "/admin/members/t-5"
-    bad = admin_client.get("/admin/members?external_id=a b", follow_redirects=True)
-    assert "от 1 до 64 символов" in text(bad)
-
-
 def _failed_jobs(client, auth, sandbox, work, services, n=1):
     """Jobs fail for good while the bridge holds a wrong API key (a permanent error)."""
     seed_accounts(sandbox, ("t-1", "ivanova", "ivanova@example.org"))

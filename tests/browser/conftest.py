@@ -1,13 +1,5 @@
-"""The browser tests: headless Chromium driven by selenium, screenshots in tests/output/.
-
-The login tests use the login flow's fixtures: the bridge on `bridge_port`, the forum
-with its managed groups, the demo teachers in the roster.
-"""
-
-from __future__ import annotations
-
-import shutil
-from pathlib import Path
+"""The browser tests use the login flow's fixtures: the bridge on `bridge_port`, the forum
+with its managed groups, the demo teachers in the roster; and a headless Chromium."""
 
 import pytest
 
@@ -20,18 +12,7 @@ from tests.sso.conftest import (  # noqa: F401 - fixtures
     members,
 )
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-CHROMEDRIVER = shutil.which("chromedriver")
-OUTPUT = Path(__file__).resolve().parent.parent / "output"
-PHONE = (360, 740)
-WAIT = 15
-
-#: Every browser test skips cleanly on a machine without Chromium.
-needs_chromium = pytest.mark.skipif(
-    not (CHROMIUM and CHROMEDRIVER),
-    reason="headless Chromium and chromedriver are not installed "
-    "(`make test` installs them when run as root: apt-get install chromium chromium-driver)",
-)
+from .chromium import CHROMEDRIVER, CHROMIUM, OUTPUT, WAIT
 
 
 @pytest.fixture
@@ -60,20 +41,3 @@ def driver(tmp_path):
     OUTPUT.mkdir(exist_ok=True)
     yield browser
     browser.quit()
-
-
-def wait_for(driver, element_id: str):
-    from selenium.webdriver.common.by import By
-    from selenium.webdriver.support import expected_conditions
-    from selenium.webdriver.support.ui import WebDriverWait
-
-    return WebDriverWait(driver, WAIT).until(
-        expected_conditions.visibility_of_element_located((By.ID, element_id))
-    )
-
-
-def fits_the_screen(driver) -> bool:
-    """No sideways scrolling: the page is no wider than the window."""
-    return driver.execute_script(
-        "return document.documentElement.scrollWidth <= window.innerWidth"
-    )

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.browser.conftest import OUTPUT, PHONE, fits_the_screen, needs_chromium, wait_for
+from .chromium import DESKTOP, OUTPUT, PHONE, fits_the_screen, needs_chromium, wait_for
 
 pytestmark = [needs_chromium, pytest.mark.usefixtures("bridge")]
 
@@ -28,7 +28,7 @@ def test_teacher_logs_in_from_the_forum(driver, forum, members, idp_issuer):
     assert "Иванова Мария Петровна" in current.text
     assert driver.current_url == forum.url + "/"
     driver.save_screenshot(str(OUTPUT / "login-forum-360.png"))
-    driver.set_window_size(1280, 800)
+    driver.set_window_size(*DESKTOP)
     driver.save_screenshot(str(OUTPUT / "login-result.png"))
 
     user = next(u for u in forum.state()["users"] if u["external_id"] == "t-1001")
