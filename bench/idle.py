@@ -37,11 +37,10 @@ from bench.roster_sync import roster, write_config
 from bridge import webhooks
 from config import load_mappings
 from web import create_app
-from workers import members as member_jobs
 
 SECRET = secrets.token_hex(16)
 WITHOUT_WEBHOOKS = 300  # seconds between full passes
-FULL_EVERY = member_jobs.FULL_EVERY
+FULL_EVERY = 86400  # BRIDGE_FULL_RECONCILE_INTERVAL's default
 
 
 def calls(bench) -> int:

@@ -69,6 +69,8 @@ class Settings:
     config_dir: Path = ROOT / "config"
     offboard_max_share: float = 0.10
     reconcile_interval: int = 300
+    #: With webhooks, how often a reconciliation reads every group (else: a size check).
+    full_reconcile_interval: int = 86400
     precreate_users: bool = False
     suppress_welcome_message: bool = True
     event_delete_mode: str = "unlist"
@@ -343,6 +345,8 @@ class _Parser:
             reconcile_interval=self.integer(
                 "BRIDGE_RECONCILE_INTERVAL",
                 3600 if self.raw("DISCOURSE_WEBHOOK_SECRET") else 300, minimum=10),
+            full_reconcile_interval=self.integer("BRIDGE_FULL_RECONCILE_INTERVAL", 86400,
+                                                 minimum=60),
             precreate_users=self.boolean("BRIDGE_PRECREATE_USERS", False),
             suppress_welcome_message=self.boolean("BRIDGE_SUPPRESS_WELCOME_MESSAGE", True),
             event_delete_mode=self.choice(

@@ -24,7 +24,6 @@ GROUP_PASS_LOCK_WAIT = 5.0
 GROUP_PASS_BUSY_RETRY = 30  # a pass may run for many minutes: look again twice a minute
 RECONCILE_KEY = "bridge:reconcile:last"
 FULL_RECONCILE_KEY = "bridge:reconcile:full-at"
-FULL_EVERY = 24 * 3600  # with webhooks: every group read once a day, sizes checked hourly
 
 
 def _sync(svc: Services) -> MemberSync:
@@ -113,13 +112,15 @@ def reconcile() -> dict:
     """The scheduled repair: a group pass that reports what it fixed.
 
     With webhooks reporting drift as it happens, it is a quick check of group
-    sizes (a pass over the groups that differ) and a full pass once a day.
+    sizes (a pass over the groups that differ), and a full pass every
+    BRIDGE_FULL_RECONCILE_INTERVAL (a day by default).
     """
     svc = services()
     with held(svc.redis, "groups", wait=GROUP_PASS_LOCK_WAIT, retry_in=GROUP_PASS_BUSY_RETRY):
         sync = _sync(svc)
         last_full = float(svc.redis.get(FULL_RECONCILE_KEY) or 0)
-        if svc.settings.discourse_webhook_secret and time.time() - last_full < FULL_EVERY:
+        full_every = svc.settings.full_reconcile_interval
+        if svc.settings.discourse_webhook_secret and time.time() - last_full < full_every:
             report = sync.quick_check(cause="reconcile")
         else:
             report = sync.group_pass(cause="reconcile")

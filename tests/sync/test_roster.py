@@ -218,3 +218,28 @@ def test_a_csv_with_too_many_columns_is_refused_before_parsing(client, auth, ser
         **auth, "Content-Type": "text/csv"})
     assert response.status_code == 422
     assert "at most 64 columns" in response.json["message"]
+
+
+def test_with_webhooks_reconciliation_checks_sizes_and_reads_every_group_daily(
+    client, auth, forum, work, services
+):
+    from workers.members import reconcile
+
+    with_accounts(forum, client, auth, work)
+    settings = dataclasses.replace(services.config.settings, discourse_webhook_secret="s" * 16)
+    services.config = dataclasses.replace(services.config, settings=settings)
+
+    full = reconcile()  # no full pass yet: every group is read
+    assert "mode" not in full
+    before = forum.stats()["accepted"]
+    quick = reconcile()
+    assert (quick["mode"], quick["differing"]) == ("quick", [])
+    assert forum.stats()["accepted"] - before == 1  # the group index: 36 groups a call
+
+    club = services.discourse.group("club")
+    acc0 = forum.user("acc0")["id"]
+    services.discourse.remove_members(club["id"], user_ids=[acc0])  # by hand
+    repaired = reconcile()
+    assert repaired["differing"] == ["club"]
+    assert repaired["groups"]["club"]["add"] == ["t-0"]
+    assert "club" in forum.user("acc0")["groups"]
