@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 import redis
 from pydantic import (
@@ -114,6 +115,9 @@ class EventIn(BaseModel):
             return None
         if not _URL.match(value.strip()):
             raise ValueError("must be an http:// or https:// address")
+        if "@" in urlsplit(value.strip()).netloc:
+            # https://trusted.example@evil.example shows one host and opens another.
+            raise ValueError("must not carry a user name or password before the host")
         return value.strip()
 
     @model_validator(mode="after")

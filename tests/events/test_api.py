@@ -147,3 +147,12 @@ def test_a_date_outside_the_calendar_is_refused(client, auth, services):
     response = client.put("/api/v1/events/far-1", json=body, headers=auth)
     assert response.status_code == 422
     assert "between the years 1900 and 2200" in response.json["details"][0]["message"]
+
+
+def test_an_address_with_a_user_name_before_the_host_is_refused(client, auth):
+    body = {"title": "Вебинар", "kind": "seminar", "version": 1,
+            "starts_at": "2026-12-03T15:00:00+03:00",
+            "url": "https://soiro.example@evil.example/login"}
+    response = client.put("/api/v1/events/web-1", json=body, headers=auth)
+    assert response.status_code == 422
+    assert "user name or password" in response.json["details"][0]["message"]
