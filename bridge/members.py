@@ -203,6 +203,17 @@ class MemberStore(VersionedStore[Member]):
         pipe.hset(BY_USER_ID, int(user_id), external_id)
         pipe.execute()
 
+    def bind_many(self, accounts: Mapping[str, tuple[int, str | None]]) -> None:
+        """`bind` for members that had no account: external id -> (user id, username)."""
+        pipe = self.r.pipeline(transaction=False)
+        for external_id, (user_id, username) in accounts.items():
+            fields: dict[str, Any] = {"account": "bound", "user_id": int(user_id)}
+            if username:
+                fields["username"] = username
+            pipe.hset(PREFIX + external_id, mapping=fields)
+            pipe.hset(BY_USER_ID, int(user_id), external_id)
+        pipe.execute()
+
     def bound_to(self, user_id: int) -> Member | None:
         """The member bound to this forum account, if any."""
         external_id = self.r.hget(BY_USER_ID, int(user_id))

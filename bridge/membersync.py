@@ -494,23 +494,27 @@ class MemberSync:
         claims: dict[str, list[Member]] = {}
         for member in unknown:
             claims.setdefault(member.email.lower(), []).append(member)
-        missing = []
+        found: list[Member] = []
         for user in self.discourse.active_users_with_emails():
             email = str(user.get("email") or "").lower()
-            claimants = claims.pop(email, None)
+            claimants = claims.get(email)
             if not claimants or len(claimants) > 1 or int(user["id"]) in taken:
-                continue
-            member = claimants[0]
-            if not dry_run:
-                self._bind(member, user, cause="discovery")
-            else:
-                member.account, member.user_id = "bound", int(user["id"])
-        for claimants in claims.values():
-            for member in claimants:
-                member.account = "none"
-                missing.append(member.external_id)
-        if missing and not dry_run:
-            self.store.record_no_account(missing)
+                continue  # ambiguous or someone else's: left to each one's login
+            member = claims.pop(email)[0]
+            member.account, member.user_id = "bound", int(user["id"])
+            member.username = user.get("username")
+            found.append(member)
+        # Not found, or not theirs alone: no account to act on until they log in.
+        missing = [m for claimants in claims.values() for m in claimants]
+        for member in missing:
+            member.account = "none"
+        if dry_run:
+            return
+        self.store.bind_many({m.external_id: (m.user_id, m.username) for m in found})
+        self.audit.record_many([
+            {"subject": self._subject(m), "action": "account.bind", "target": str(m.user_id),
+             "cause": "discovery", "result": "ok", "detail": "by e-mail"} for m in found])
+        self.store.record_no_account([m.external_id for m in missing])
 
     def _confirm_unbound(
         self, members: list[Member], current: Mapping[str, list[int]], *, dry_run: bool
