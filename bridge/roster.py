@@ -256,12 +256,11 @@ def apply_roster(store: MemberStore, plan: RosterPlan, *, force: bool = False) -
     """
     if plan.unsafe and not force:
         raise plan.refusal()
-    changed = []
-    for external_id, member in plan.members.items():
-        if store.accept(external_id, plan.desired[external_id], version=member.version).applied:
-            changed.append(external_id)
-    for external_id in plan.diff.offboarded:
-        before = plan.stored[external_id]
-        store.accept(external_id, dict(before.desired, active=False), version=None, removed=True)
-        changed.append(external_id)
-    return changed
+    listed = [(external_id, plan.desired[external_id], member.version, False)
+              for external_id, member in plan.members.items()]
+    leaving = [(external_id, dict(plan.stored[external_id].desired, active=False), None, True)
+               for external_id in plan.diff.offboarded]
+    results = store.accept_many(listed + leaving)
+    changed = [change[0] for change, result in zip(listed, results, strict=False)
+               if result.applied]
+    return changed + [change[0] for change in leaving]

@@ -136,20 +136,39 @@ class VersionedStore(Generic[T]):
         self, external_id: str, desired: Mapping[str, Any], *, version: int | None,
         removed: bool = False,
     ) -> Accepted:
-        if version is not None and not 0 <= version <= MAX_VERSION:
-            raise ValueError(f"version {version} is outside 0..{MAX_VERSION}")
-        body = {k: v for k, v in desired.items() if k != "version"}
-        applied, stored = self._accept(
-            keys=[self.prefix + external_id, self.all_key, self.dirty_key],
-            args=[
-                json.dumps(body, ensure_ascii=False, sort_keys=True),
-                "" if version is None else str(version),
-                f"{time.time():.3f}",
-                "1" if removed else "0",
-                external_id,
-            ],
-        )
-        return Accepted(applied=bool(applied), version=int(stored))
+        return self.accept_many([(external_id, desired, version, removed)])[0]
+
+    def accept_many(
+        self, changes: Iterable[tuple[str, Mapping[str, Any], int | None, bool]], *,
+        chunk: int = 1000,
+    ) -> list[Accepted]:
+        """`accept` for many (external id, desired, version, removed): a pipeline a thousand.
+
+        Each is its own compare-and-set, so each is stored or ignored on its own.
+        """
+        changes = list(changes)
+        for _, _, version, _ in changes:  # all checked before any is stored
+            if version is not None and not 0 <= version <= MAX_VERSION:
+                raise ValueError(f"version {version} is outside 0..{MAX_VERSION}")
+        results: list[Accepted] = []
+        for start in range(0, len(changes), chunk):
+            pipe = self.r.pipeline(transaction=False)
+            for external_id, desired, version, removed in changes[start : start + chunk]:
+                body = {k: v for k, v in desired.items() if k != "version"}
+                self._accept(
+                    keys=[self.prefix + external_id, self.all_key, self.dirty_key],
+                    args=[
+                        json.dumps(body, ensure_ascii=False, sort_keys=True),
+                        "" if version is None else str(version),
+                        f"{time.time():.3f}",
+                        "1" if removed else "0",
+                        external_id,
+                    ],
+                    client=pipe,
+                )
+            results += [Accepted(applied=bool(applied), version=int(stored))
+                        for applied, stored in pipe.execute()]
+        return results
 
     def get(self, external_id: str) -> T | None:
         data = self.r.hgetall(self.prefix + external_id)
