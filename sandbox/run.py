@@ -38,8 +38,13 @@ BIN = Path(PYTHON).parent
 def dev_secrets() -> dict[str, str]:
     """The generated secrets of the embedded default (made once, kept in var/)."""
     if DEV_ENV_FILE.exists():
-        return {k: v for k, v in dotenv_values(DEV_ENV_FILE).items() if v}
+        values = {k: v for k, v in dotenv_values(DEV_ENV_FILE).items() if v}
+        if "DISCOURSE_WEBHOOK_SECRET" not in values:  # a var/ from before webhooks
+            values["DISCOURSE_WEBHOOK_SECRET"] = secrets.token_hex(24)
+            _write_dev_env(values)
+        return values
     values = {
+        "DISCOURSE_WEBHOOK_SECRET": secrets.token_hex(24),
         "DISCOURSE_API_KEY": secrets.token_hex(32),
         "DISCOURSE_CONNECT_SECRET": secrets.token_hex(24),
         "BRIDGE_SECRET_KEY": secrets.token_hex(32),
@@ -47,10 +52,14 @@ def dev_secrets() -> dict[str, str]:
         "OIDC_CLIENT_ID": "teacher-club-bridge",
         "OIDC_CLIENT_SECRET": secrets.token_hex(24),
     }
+    _write_dev_env(values)
+    return values
+
+
+def _write_dev_env(values: dict[str, str]) -> None:
     DEV_ENV_FILE.parent.mkdir(parents=True, exist_ok=True)
     DEV_ENV_FILE.write_text("".join(f"{k}={v}\n" for k, v in values.items()))
     DEV_ENV_FILE.chmod(0o600)
-    return values
 
 
 def wait_for(url: str, *, name: str, timeout: float = 30) -> None:
@@ -195,13 +204,16 @@ def main() -> int:
             wait_for(SANDBOX_IDP_URL + "/.well-known/openid-configuration",
                      name="identity provider")
 
-        if forum_is_new:
-            setup = subprocess.run(  # noqa: S603
-                [str(BIN / "flask"), "--app", "wsgi", "discourse", "setup"], cwd=ROOT, env=env,
-                check=False,
-            )
-            if setup.returncode != 0:
-                raise SystemExit("`flask --app wsgi discourse setup` failed: see above")
+        # A new forum is set up; a kept one only gets its webhook again (the sandbox
+        # keeps users, groups and topics across restarts, not its hooks).
+        command = ["setup", "--webhooks"] if forum_is_new else ["webhook"]
+        setup = subprocess.run(  # noqa: S603
+            [str(BIN / "flask"), "--app", "wsgi", "discourse", *command], cwd=ROOT, env=env,
+            check=False,
+        )
+        if setup.returncode != 0:
+            raise SystemExit(f"`flask --app wsgi discourse {' '.join(command)}` failed: "
+                             "see above")
         host_port = public_url.split("://", 1)[1].split("/", 1)[0]
         processes.start("web", [
             str(BIN / "gunicorn"), "-b", host_port, "--workers", "2", "--threads", "4",

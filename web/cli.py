@@ -51,13 +51,23 @@ def discourse_setup(webhooks: bool):
     click.echo(f"groups created: {', '.join(groups) or 'none (all exist)'}")
     click.echo(f"categories created: {', '.join(categories) or 'none (all exist)'}")
     if webhooks:
-        secret = svc.settings.discourse_webhook_secret
-        if not secret:
-            raise click.ClickException("set DISCOURSE_WEBHOOK_SECRET (at least 12 characters) "
-                                       "first: the forum signs every delivery with it")
-        url = bridge_webhooks.payload_url(svc.settings.public_url)
-        done = bridge_webhooks.ensure_hook(svc.discourse, url=url, secret=secret)
-        click.echo(f"webhook {done}: {url} ({', '.join(bridge_webhooks.EVENT_TYPES)})")
+        _ensure_webhook(svc)
+
+
+@discourse_cli.command("webhook", cls=_Command)
+def discourse_webhook():
+    """Create (or bring in line) only the forum's webhook to this bridge."""
+    _ensure_webhook(_services())
+
+
+def _ensure_webhook(svc) -> None:
+    secret = svc.settings.discourse_webhook_secret
+    if not secret:
+        raise click.ClickException("set DISCOURSE_WEBHOOK_SECRET (at least 12 characters) "
+                                   "first: the forum signs every delivery with it")
+    url = bridge_webhooks.payload_url(svc.settings.public_url)
+    done = bridge_webhooks.ensure_hook(svc.discourse, url=url, secret=secret)
+    click.echo(f"webhook {done}: {url} ({', '.join(bridge_webhooks.EVENT_TYPES)})")
 
 
 @sync_cli.command("reconcile", cls=_Command)

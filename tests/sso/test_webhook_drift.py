@@ -45,7 +45,7 @@ def test_hand_made_drift_is_repaired_from_the_webhook(
     assert "webhook created" in setup.output
     doctor = runner.invoke(args=["doctor"])
     assert "[ok] the forum's webhook to" in doctor.output
-    assert "webhook updated" in runner.invoke(args=["discourse", "setup", "--webhooks"]).output
+    assert "webhook updated" in runner.invoke(args=["discourse", "webhook"]).output
 
     body = {"email": "ivanova.mp@teachers.example.org", "name": "Иванова Мария Петровна",
             "roles": ["participant"], "attributes": {}, "version": 1}
