@@ -98,10 +98,12 @@ def test_non_base64_is_refused_even_when_signed(text):
         verify(text, sig, SECRET)
 
 
-@given(raw=st.binary(min_size=3, max_size=200))
+@given(raw=st.binary(min_size=1, max_size=200))
 def test_url_safe_base64_is_refused_even_when_signed(raw):
-    url_safe = base64.urlsafe_b64encode(raw).decode()
-    assume("-" in url_safe or "_" in url_safe)
+    # 0xFB leads with the six bits 111110 (62): '-' in URL-safe base64, '+' in standard.
+    # Built in, not filtered for: filtering starved Hypothesis's health check.
+    url_safe = base64.urlsafe_b64encode(b"\xfb" + raw).decode()
+    assert url_safe.startswith("-")
     sig = hmac.new(SECRET.encode(), url_safe.encode(), hashlib.sha256).hexdigest()
     with pytest.raises(InvalidPayload):
         verify(url_safe, sig, SECRET)
