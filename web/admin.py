@@ -50,6 +50,7 @@ from bridge.services import Services
 from sso import IDENTITY_KEY  # the member verified by the OIDC login
 from web import charts, roster
 from web.api.common import MAX_ROSTER_BODY, ApiError, ascii_number, parse_json, token_owner
+from workers.members import RECONCILE_KEY
 from workers.queue import JOB_ID, failure_reason, queue
 
 log = logging.getLogger(__name__)
@@ -62,7 +63,6 @@ TOKEN_MARK_KEY = "admin_token_mark"  # noqa: S105 - a session key: which token, 
 CSRF_KEY = "admin_csrf"
 CSRF_FIELD = "csrf_token"
 
-RECONCILE_KEY = "bridge:reconcile:last"
 ROSTER_PREFIX = "bridge:admin:roster:"  # an uploaded roster between preview and apply
 ROSTER_TTL = 30 * 60
 # Token login throttling, per client address (an IPv6 client: its /64). A few
