@@ -87,7 +87,9 @@ class AuditLog:
     def trim(self) -> int:
         """Drop entries older than the retention, and their index entries; how many went."""
         oldest_ms = int((time.time() - self.retention_seconds) * 1000)
-        trimmed = int(self.connection.xtrim(AUDIT_KEY, minid=f"{oldest_ms}-0"))
+        # Exact (not `~`): the retention is a promise about personal actions' history.
+        trimmed = int(self.connection.xtrim(AUDIT_KEY, minid=f"{oldest_ms}-0",
+                                            approximate=False))
         self._trim_indexes(default_min=f"{oldest_ms}-0")
         return trimmed
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import time
 
-import pytest
 from rq.job import Job
 from rq.serializers import JSONSerializer
 
@@ -54,9 +53,6 @@ def test_the_queue_cleaning_drops_expired_and_dangling_registry_entries(services
     assert raw.zrange(q.failed_job_registry.key, 0, -1) == [b"kept"]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "bridge/audit.py trims with redis-py's default approximate=True (XTRIM MINID ~): "
-    "old entries stay until a whole stream node (100 entries) is older than the retention"))
 def test_the_audit_trim_keeps_the_retention(services):
     days = services.settings.audit_retention_days
     old_ms = int((time.time() - (days + 1) * 86400) * 1000)
