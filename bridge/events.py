@@ -220,6 +220,22 @@ class Event:
         }
 
 
+#: What a withdrawn event keeps of its desired state (the admin pages list these).
+WITHDRAWN_KEEPS = frozenset({"title", "kind", "starts_at", "ends_at", "status"})
+_COMPACT = """
+if redis.call('HGET', KEYS[1], 'version') ~= ARGV[1] or
+   redis.call('HGET', KEYS[1], 'removed') ~= '1' then
+  return 0
+end
+redis.call('HSET', KEYS[1], 'desired', ARGV[2])
+if ARGV[3] ~= '' and redis.call('HEXISTS', KEYS[1], 'forum') == 1 then
+  redis.call('HSET', KEYS[1], 'forum', ARGV[3])
+end
+redis.call('HDEL', KEYS[1], 'last_error')
+return 1
+"""
+
+
 class EventStore(VersionedStore[Event]):
     prefix, all_key, dirty_key = PREFIX, ALL_EVENTS, DIRTY
 
@@ -252,6 +268,20 @@ class EventStore(VersionedStore[Event]):
                 "content_hash": forum_hash(forum),
             },
         )
+
+    def compact_withdrawn(self, event: Event) -> bool:
+        """A withdrawn event keeps what the admin pages list and what refuses a replay.
+
+        The description, place, link and audience, and the snapshot of the text
+        the topic showed, go; nothing happens if a newer version arrived meanwhile.
+        """
+        kept = {k: v for k, v in event.desired.items() if k in WITHDRAWN_KEEPS}
+        forum = {k: v for k, v in event.forum.items() if k != "snapshot"}
+        return bool(self.r.eval(
+            _COMPACT, 1, PREFIX + event.external_id, str(event.version),
+            json.dumps(kept, ensure_ascii=False, sort_keys=True),
+            json.dumps(forum, ensure_ascii=False, sort_keys=True) if event.forum else "",
+        ))
 
     def record_forum(self, external_id: str, forum: Mapping[str, Any]) -> None:
         self.r.hset(
@@ -776,6 +806,7 @@ class EventPublisher:
                     raise
                 # Already deleted (by hand, or by our own earlier attempt).
             self.store.forget_topic(event.external_id, next_generation=event.generation + 1)
+            self.store.compact_withdrawn(event)
             return Outcome("deleted")
         if event.forum.get("listed") is False:
             return Outcome("unchanged")
@@ -789,8 +820,11 @@ class EventPublisher:
             if not (isinstance(error, NotFound) or error.status == 403):
                 raise
             self.store.forget_topic(event.external_id, next_generation=event.generation + 1)
+            self.store.compact_withdrawn(event)
             return Outcome("withdrawn")
         self.store.record_forum(event.external_id, {**event.forum, "listed": False})
+        event.forum = {**event.forum, "listed": False}
+        self.store.compact_withdrawn(event)
         return Outcome("withdrawn")
 
 

@@ -119,11 +119,14 @@ def is_production(environ: Mapping[str, str] | None = None) -> bool:
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     """Build the settings from `environ` (default: process env + `.env`).
 
-    In development, values missing from the environment are taken from the
-    secrets `make run` generated (`var/dev.env`), so admin commands started by
-    hand talk to the same embedded default.
+    In development, values missing from the process environment are taken from
+    the secrets `make run` generated (`var/dev.env`), so admin commands started
+    by hand talk to the same embedded default. An explicit `environ` (tests,
+    benchmarks) is complete as given: a developer's `var/` never leaks into it.
     """
-    env = read_environment() if environ is None else dict(environ)
+    if environ is not None:
+        return _Parser(dict(environ)).parse()
+    env = read_environment()
     if env.get("BRIDGE_ENV", "development") != "production" and DEV_ENV_FILE.exists():
         for key, value in dotenv_values(DEV_ENV_FILE).items():
             if value is not None:

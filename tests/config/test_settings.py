@@ -172,3 +172,18 @@ def test_a_webhook_secret_shorter_than_discourse_allows_is_refused():
     with_hooks = load_settings({**GOOD, "DISCOURSE_WEBHOOK_SECRET": "x" * 12})
     assert with_hooks.reconcile_interval == 3600  # webhooks report drift: hourly is enough
     assert load_settings(GOOD).reconcile_interval == 300
+
+
+def test_an_explicit_environment_never_takes_values_from_make_runs_secrets(
+    tmp_path, monkeypatch
+):
+    """A developer's var/dev.env (after `make run`) must not leak into tests or benchmarks."""
+    import config.settings as settings_module
+
+    dev_env = tmp_path / "dev.env"
+    dev_env.write_text("DISCOURSE_WEBHOOK_SECRET=" + "w" * 24 + "\n")
+    monkeypatch.setattr(settings_module, "DEV_ENV_FILE", dev_env)
+    development = {**GOOD, "BRIDGE_ENV": "development"}
+    assert load_settings(development).discourse_webhook_secret is None
+    monkeypatch.setattr(settings_module, "read_environment", lambda: dict(development))
+    assert load_settings().discourse_webhook_secret == "w" * 24

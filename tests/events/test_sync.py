@@ -263,3 +263,22 @@ def test_faults_and_rate_limits_end_in_the_desired_state(client, auth, forum, se
         assert topic["closed"] is bool(n % 2)
         assert event.last_error is None
     assert services.redis.scard("bridge:events:dirty") == 0
+
+
+def test_a_withdrawn_event_keeps_only_what_the_lists_need(client, auth, forum, services, work):
+    """No garbage behind withdrawn events: description and snapshot go, replays stay ignored."""
+    from workers.events import event_store
+
+    body = {"title": "Семинар о наставничестве", "kind": "seminar", "version": 1,
+            "starts_at": "2026-12-03T15:00:00+03:00", "location": "СОИРО, ауд. 12",
+            "description": "Длинное описание " * 200}
+    assert client.put("/api/v1/events/ev-9", json=body, headers=auth).status_code == 202
+    work()
+    assert client.delete("/api/v1/events/ev-9", headers=auth).status_code == 202
+    work()
+    event = event_store(services).get("ev-9")
+    assert set(event.desired) <= {"title", "kind", "starts_at", "ends_at", "status"}
+    assert event.desired["title"] == "Семинар о наставничестве"
+    assert "snapshot" not in event.forum
+    replay = client.put("/api/v1/events/ev-9", json=body, headers=auth)
+    assert (replay.status_code, replay.json["status"]) == (200, "ignored")
