@@ -87,10 +87,6 @@ class Settings:
         return self.env == "production"
 
     @property
-    def uses_sandbox_discourse(self) -> bool:
-        return self.discourse_url == SANDBOX_DISCOURSE_URL
-
-    @property
     def secure_cookies(self) -> bool:
         return self.public_url.startswith("https://")
 

@@ -19,7 +19,7 @@ import re
 import secrets
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -43,8 +43,10 @@ from rq.serializers import JSONSerializer
 from werkzeug.exceptions import HTTPException
 
 from bridge.audit import ENTRY_ID, SUBJECT
+from bridge.events import EventStore
 from bridge.member_search import MAX_QUERY, MIN_QUERY, find_members
 from bridge.members import ALL_MEMBERS, DIRTY, EXTERNAL_ID
+from bridge.rendering import MOSCOW
 from bridge.roster import RosterPlan
 from bridge.services import Services
 from sso import IDENTITY_KEY  # the member verified by the OIDC login
@@ -77,7 +79,6 @@ FAILURE_MEMORY = 24 * 3600  # failures are forgotten a day after the last one
 PAGE = 50
 LIST_CAP = 30  # ids shown per cell of the roster preview before "и ещё N"
 
-MOSCOW = timezone(timedelta(hours=3), "МСК")  # no daylight saving since 2014
 _ROSTER_KEY = re.compile(r"\A[A-Za-z0-9_-]{16,64}\Z")
 
 SECURITY_HEADERS = {
@@ -382,13 +383,13 @@ def dashboard():
     svc = _services()
     limit = svc.settings.discourse_max_reqs_per_minute
     used = svc.budget.used()
-    store = _event_store(svc)
+    store = EventStore(svc.redis)
     return render_template(
         "admin/dashboard.html",
         jobs=queue_depth(svc),
         dirty=svc.redis.scard(DIRTY),
         members=svc.redis.scard(ALL_MEMBERS),
-        events_dirty=len(store.dirty_ids()) if store is not None else None,
+        events_dirty=len(store.dirty_ids()),
         budget={"used": used, "limit": limit,
                 "percent": round(100 * used / limit) if limit else 0},
         reconcile=last_reconciliation(svc),
@@ -701,24 +702,11 @@ def roster_apply():
 _EVENT_STATUS = {"scheduled": "запланировано", "cancelled": "отменено"}
 
 
-def _event_store(svc: Services):
-    """The events store, when the events module is present (it is optional here)."""
-    try:
-        from bridge.events import EventStore
-    except ImportError:
-        return None
-    store = EventStore(svc.redis)
-    return store if hasattr(store, "all") and hasattr(store, "dirty_ids") else None
-
-
 @bp.get("/events")
 def events():
     svc = _services()
-    store = _event_store(svc)
-    if store is None:
-        return render_template("admin/events.html", available=False, events=[], page=1,
-                               more=False, total=0)
-    kinds = getattr(svc.config.events, "kinds", {})
+    store = EventStore(svc.redis)
+    kinds = svc.config.events.kinds
     dirty = set(store.dirty_ids())
     found = sorted(store.all(), key=lambda e: str(e.desired.get("starts_at") or ""),
                    reverse=True)
@@ -741,5 +729,5 @@ def events():
             "pending": event.external_id in dirty,
             "last_error": event.last_error,
         })
-    return render_template("admin/events.html", available=True, events=rows, page=page,
+    return render_template("admin/events.html", events=rows, page=page,
                            more=page * PAGE < len(found), total=len(found))

@@ -12,14 +12,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime
 
 import redis
 
 from bridge import timeseries
+from bridge.rendering import MOSCOW
 from bridge.timeseries import Day
 
-MOSCOW = timezone(timedelta(hours=3), "МСК")  # no daylight saving since 2014
 BUCKET_MINUTES = 5
 WIDTH, HEIGHT = 480, 150  # viewBox units; the SVG takes the page's width, up to 720 px
 LEFT, RIGHT, TOP, BOTTOM = 50, 6, 10, 128  # the plot area inside the viewBox

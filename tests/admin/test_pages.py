@@ -6,6 +6,7 @@ import re
 
 import pytest
 
+from bridge.events import EventStore
 from tests.admin.conftest import text
 from tests.sync.conftest import member_body, seed_accounts
 
@@ -92,8 +93,7 @@ def test_unknown_member_is_404(admin_client, external_id):
 
 
 def test_events_link_to_their_topics(admin_client, services):
-    events = pytest.importorskip("bridge.events")
-    store = events.EventStore(services.redis)
+    store = EventStore(services.redis)
     desired = {"title": "Семинар «Функциональная грамотность»", "kind": "seminar",
                "starts_at": "2026-12-03T15:00:00+03:00", "ends_at": "2026-12-03T17:00:00+03:00",
                "status": "scheduled"}

@@ -88,7 +88,7 @@ def test_development_runs_on_the_sandboxes():
     settings = load_settings({**GOOD, "BRIDGE_ENV": "development",
                               "DISCOURSE_URL": "http://127.0.0.1:4200",
                               "OIDC_ISSUER": "http://127.0.0.1:4300"})
-    assert settings.uses_sandbox_discourse
+    assert settings.discourse_url == "http://127.0.0.1:4200"
 
 
 def test_production_may_use_other_loopback_ports():
