@@ -288,28 +288,12 @@ class DiscourseClient:
         if not (isinstance(body, dict) and body.get("success") == "OK"):
             raise ServerError(f"POST /admin/users/{user_id}/log_out.json: not confirmed")
 
-    def suspend(self, user_id: int, *, until: str, reason: str) -> None:
-        self._request(
-            "PUT",
-            f"/admin/users/{user_id}/suspend.json",
-            json={"suspend_until": until, "reason": reason},
-        )
-
-    def unsuspend(self, user_id: int) -> None:
-        self._request("PUT", f"/admin/users/{user_id}/unsuspend.json")
-
     def anonymize(self, user_id: int) -> str:
         """Anonymize the account; returns its new username, raises unless Discourse confirms."""
         body = self._request("PUT", f"/admin/users/{user_id}/anonymize.json")
         if not (isinstance(body, dict) and body.get("success") == "OK"):
             raise ServerError(f"PUT /admin/users/{user_id}/anonymize.json: not confirmed")
         return str(body.get("username") or "")
-
-    def revoke_moderation(self, user_id: int) -> None:
-        self._request("PUT", f"/admin/users/{user_id}/revoke_moderation.json")
-
-    def revoke_admin(self, user_id: int) -> None:
-        self._request("PUT", f"/admin/users/{user_id}/revoke_admin.json")
 
     # -- groups -----------------------------------------------------------------
 

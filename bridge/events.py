@@ -512,7 +512,6 @@ def match_categories(found: Iterable[Mapping[str, Any]], specs: Iterable[Categor
 @dataclass
 class Outcome:
     action: str  # created | updated | unchanged | withdrawn | deleted | absent
-    calls: list[str] = field(default_factory=list)
 
 
 class EventPublisher:
