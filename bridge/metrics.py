@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Callable, Mapping
 
 import redis
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
@@ -49,12 +50,13 @@ class CallCounter:
 
 
 class BridgeCollector:
-    def __init__(self, services):
+    """`job_counts` (state -> count) is handed in: the domain knows nothing of RQ."""
+
+    def __init__(self, services, *, job_counts: Callable[[], Mapping[str, int]]):
         self.services = services
+        self.job_counts = job_counts
 
     def collect(self):
-        from workers.queue import queue
-
         r = self.services.redis
         calls = CounterMetricFamily(
             "bridge_discourse_calls", "Discourse API calls by endpoint and status",
@@ -65,12 +67,9 @@ class BridgeCollector:
             calls.add_metric([endpoint, status], int(count))
         yield calls
 
-        q = queue(self.services.redis_raw)
         jobs = GaugeMetricFamily("bridge_jobs", "Jobs by state", labels=["state"])
-        jobs.add_metric(["queued"], len(q))
-        jobs.add_metric(["started"], q.started_job_registry.count)
-        jobs.add_metric(["scheduled"], q.scheduled_job_registry.count)
-        jobs.add_metric(["failed"], q.failed_job_registry.count)
+        for state, count in self.job_counts().items():
+            jobs.add_metric([state], count)
         yield jobs
 
         yield GaugeMetricFamily(

@@ -53,7 +53,7 @@ from sso import IDENTITY_KEY  # the member verified by the OIDC login
 from web import charts, roster
 from web.api.common import MAX_ROSTER_BODY, ApiError, ascii_number, parse_json, token_owner
 from workers.members import RECONCILE_KEY
-from workers.queue import JOB_ID, failure_reason, queue
+from workers.queue import JOB_ID, failure_reason, job_counts, queue
 
 log = logging.getLogger(__name__)
 
@@ -336,16 +336,6 @@ def logout():
 # -- the dashboard ----------------------------------------------------------------------
 
 
-def queue_depth(svc: Services) -> dict[str, int]:
-    q = queue(svc.redis_raw)
-    return {
-        "queued": q.count,
-        "started": q.started_job_registry.count,
-        "scheduled": q.scheduled_job_registry.count,
-        "failed": q.failed_job_registry.count,
-    }
-
-
 def last_reconciliation(svc: Services) -> dict | None:
     """The report of the last scheduled repair, summarised; None when there was none yet."""
     raw = svc.redis.get(RECONCILE_KEY)
@@ -386,7 +376,7 @@ def dashboard():
     store = EventStore(svc.redis)
     return render_template(
         "admin/dashboard.html",
-        jobs=queue_depth(svc),
+        jobs=job_counts(svc.redis_raw),
         dirty=svc.redis.scard(DIRTY),
         members=svc.redis.scard(ALL_MEMBERS),
         events_dirty=len(store.dirty_ids()),

@@ -7,6 +7,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from bridge.metrics import BridgeCollector
+from workers.queue import job_counts
 
 bp = Blueprint("health", __name__)
 
@@ -42,6 +43,8 @@ def readyz():
 @bp.get("/metrics")
 def metrics():
     registry = CollectorRegistry()
-    registry.register(BridgeCollector(current_app.config["SERVICES"]))
+    services = current_app.config["SERVICES"]
+    registry.register(BridgeCollector(services,
+                                      job_counts=lambda: job_counts(services.redis_raw)))
     return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)
 

@@ -72,6 +72,17 @@ def enqueue(
     return job_id
 
 
+def job_counts(connection: redis.Redis) -> dict[str, int]:
+    """How many jobs are queued, running, waiting for a retry, failed."""
+    q = queue(connection)
+    return {
+        "queued": q.count,
+        "started": q.started_job_registry.count,
+        "scheduled": q.scheduled_job_registry.count,
+        "failed": q.failed_job_registry.count,
+    }
+
+
 def job_state(connection: redis.Redis, job_id: str) -> dict | None:
     """The public state of a job; None for an unknown id, whatever its shape."""
     if not JOB_ID.match(job_id):

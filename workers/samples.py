@@ -10,7 +10,7 @@ from __future__ import annotations
 import redis
 
 from bridge import timeseries
-from workers.queue import queue
+from workers.queue import job_counts
 
 CLAIM_PREFIX = "bridge:samples:taken:"  # one key per minute: the first worker takes it
 CLAIM_TTL = 120
@@ -18,8 +18,8 @@ CLAIM_TTL = 120
 
 def take(connection: redis.Redis, *, now: float) -> dict[str, int]:
     """Record the queue's depth and failed jobs for `now`'s minute."""
-    q = queue(connection)
-    values = {timeseries.QUEUED: q.count, timeseries.FAILED: q.failed_job_registry.count}
+    counts = job_counts(connection)
+    values = {timeseries.QUEUED: counts["queued"], timeseries.FAILED: counts["failed"]}
     pipe = connection.pipeline(transaction=False)
     for name, value in values.items():
         timeseries.record(pipe, name, value, now=now)
