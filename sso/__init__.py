@@ -16,12 +16,12 @@ from urllib.parse import urlencode
 
 import requests
 from authlib.integrations.base_client import MismatchingStateError, OAuthError
-from flask import Blueprint, Response, current_app, redirect, request, session
+from flask import Blueprint, Response, redirect, request, session
 
 from bridge import discourse_connect
 from bridge.members import EXTERNAL_ID
-from bridge.services import Services
 from sso import oidc, pages
+from web.current import current_services
 from workers import enqueue
 
 log = logging.getLogger(__name__)
@@ -37,9 +37,6 @@ _ERROR_CODE = re.compile(r"\A[a-z_]{1,40}\Z")
 _DENIED = frozenset({"access_denied", "consent_required", "login_required", "interaction_required"})
 _IDP_DOWN = frozenset({"server_error", "temporarily_unavailable"})
 
-
-def _services() -> Services:
-    return current_app.config["SERVICES"]
 
 
 @bp.after_request
@@ -60,7 +57,7 @@ def _security_headers(response: Response) -> Response:
 @bp.get("/sso")
 def sso():
     """Discourse sends the browser here with a signed nonce."""
-    settings = _services().settings
+    settings = current_services().settings
     try:
         fields = discourse_connect.verify(
             request.args.get("sso"), request.args.get("sig"), settings.discourse_connect_secret
@@ -101,7 +98,7 @@ def admin_login():
     session[LOGIN_KEY] = {"admin": True}
     try:
         return oidc.institute().authorize_redirect(
-            _services().settings.public_url + "/auth/callback"
+            current_services().settings.public_url + "/auth/callback"
         )
     except oidc.IDP_ERRORS as error:
         log.warning("identity provider unreachable at admin login: %s", type(error).__name__)
@@ -117,7 +114,7 @@ def callback():
         log.warning("auth callback refused: no login in progress")
         return pages.error(400, *pages.NO_PENDING_LOGIN)
     client = oidc.institute()
-    claim = _services().settings.oidc_external_id_claim
+    claim = current_services().settings.oidc_external_id_claim
     try:
         oidc.check_response_issuer(client, request.args.getlist("iss"))
         token = client.authorize_access_token()
@@ -164,7 +161,7 @@ def _error_code(error: OAuthError) -> str:
 
 def _finish(external_id: str, login: dict[str, str]) -> Response:
     """Reply to Discourse for an active member; anyone else gets the how-to-join page."""
-    services = _services()
+    services = current_services()
     settings = services.settings
     store = services.members
     valid = EXTERNAL_ID.match(external_id) is not None
@@ -191,7 +188,7 @@ def _finish(external_id: str, login: dict[str, str]) -> Response:
 @bp.get("/logout")
 def logout():
     """Discourse's `logout_redirect`: end the bridge session, then the IdP's."""
-    settings = _services().settings
+    settings = current_services().settings
     external_id = session.get(IDENTITY_KEY)
     id_token = session.get(ID_TOKEN_KEY)
     session.clear()
@@ -208,4 +205,4 @@ def logout():
 
 @bp.get("/logout/done")
 def logout_done():
-    return redirect(_services().settings.discourse_url)
+    return redirect(current_services().settings.discourse_url)

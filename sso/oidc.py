@@ -25,6 +25,8 @@ from flask import Flask, current_app
 from joserfc.errors import JoseError
 from requests.adapters import HTTPAdapter
 
+from web.current import SERVICES_KEY
+
 CLIENT_NAME = "institute"
 EXTENSION_KEY = "authlib.integrations.flask_client"  # where OAuth.init_app puts itself
 TIMEOUT_SECONDS = 10
@@ -181,7 +183,7 @@ def check_response_issuer(client: FlaskOAuth2App, sent: list[str]) -> None:
 
 
 def init_app(app: Flask) -> None:
-    settings = app.config["SERVICES"].settings
+    settings = app.config[SERVICES_KEY].settings
     oauth = OAuth(app)
     oauth.register(
         CLIENT_NAME,

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from flask import Response, current_app, make_response, render_template
+from flask import Response, make_response, render_template
+
+from web.current import current_services
 
 #: Sent with every answer of the login flow. `no-referrer` matters: the callback
 #: URL carries the authorization code, and the error pages link to the forum.
@@ -17,7 +19,7 @@ HTML_HEADERS = {**SECURITY_HEADERS, "Content-Security-Policy": HTML_POLICY}
 
 
 def _forum_url() -> str:
-    return current_app.config["SERVICES"].settings.discourse_url
+    return current_services().settings.discourse_url
 
 
 def retry_url() -> str:

@@ -19,6 +19,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from bridge.services import Services, build_services
 from config import AppConfig, ConfigError, load_config
 from config.logging import configure_logging, context_id
+from web.current import SERVICES_KEY
 
 log = logging.getLogger(__name__)
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
@@ -39,8 +40,8 @@ def create_app(config: AppConfig | None = None, *, services: Services | None = N
     settings = services.settings
 
     app = Flask(__name__)
+    app.config[SERVICES_KEY] = services
     app.config.update(
-        SERVICES=services,
         SECRET_KEY=settings.secret_key,
         SESSION_COOKIE_NAME="bridge_session",
         SESSION_COOKIE_HTTPONLY=True,

@@ -52,6 +52,7 @@ from bridge.services import Services
 from sso import IDENTITY_KEY  # the member verified by the OIDC login
 from web import charts, roster
 from web.api.common import MAX_ROSTER_BODY, ApiError, ascii_number, parse_json, token_owner
+from web.current import current_services
 from workers.members import RECONCILE_KEY
 from workers.queue import JOB_ID, failure_reason, job_counts, queue
 
@@ -96,9 +97,6 @@ SECURITY_HEADERS = {
 _PUBLIC = frozenset({"admin.login", "admin.login_submit", "admin.logout"})
 
 
-def _services() -> Services:
-    return current_app.config["SERVICES"]
-
 
 # -- who is this ------------------------------------------------------------------------
 
@@ -125,7 +123,7 @@ def _same(a: str, b: str) -> bool:
 
 
 def current_admin() -> Admin | None:
-    svc = _services()
+    svc = current_services()
     name = session.get(TOKEN_NAME_KEY)
     if isinstance(name, str):
         token = svc.settings.api_tokens.get(name)
@@ -181,7 +179,7 @@ def _template_globals() -> dict[str, Any]:
         "csrf_token": _csrf_token,
         "csrf_field": CSRF_FIELD,
         "admin": g.get("admin"),
-        "forum_url": _services().settings.discourse_url.rstrip("/"),
+        "forum_url": current_services().settings.discourse_url.rstrip("/"),
     }
 
 
@@ -302,7 +300,7 @@ def _locked_out_page(seconds: int) -> Response:
 
 @bp.post("/login")
 def login_submit():
-    svc = _services()
+    svc = current_services()
     client = _client_key()
     locked_for = _lockout_left(svc, client)
     if locked_for:  # the token is not even looked at: guessing stays slow
@@ -370,7 +368,7 @@ def last_reconciliation(svc: Services) -> dict | None:
 
 @bp.get("/", strict_slashes=False)
 def dashboard():
-    svc = _services()
+    svc = current_services()
     limit = svc.settings.discourse_max_reqs_per_minute
     used = svc.budget.used()
     store = EventStore(svc.redis)
@@ -393,7 +391,7 @@ def dashboard():
 @bp.get("/members")
 def member_search():
     """A known external id opens the member; anything else searches names and e-mails."""
-    svc = _services()
+    svc = current_services()
     query = request.args.get("q", request.args.get("external_id", "")).strip()
     if EXTERNAL_ID.match(query) and svc.redis.sismember(ALL_MEMBERS, query):
         return redirect(url_for("admin.member", external_id=query))
@@ -410,7 +408,7 @@ def member_search():
 
 @bp.get("/members/<external_id>")
 def member(external_id: str):
-    svc = _services()
+    svc = current_services()
     found = svc.members.get(external_id) if EXTERNAL_ID.match(external_id) else None
     if found is None:
         return _error(404, "Участник не найден",
@@ -442,7 +440,7 @@ def member(external_id: str):
 
 @bp.get("/jobs/failed")
 def failed_jobs():
-    svc = _services()
+    svc = current_services()
     registry = queue(svc.redis_raw).failed_job_registry
     page = _page_number()
     total = registry.count
@@ -484,7 +482,7 @@ def _requeue(svc: Services, job_id: str) -> bool:
 
 @bp.post("/jobs/failed/<job_id>/retry")
 def retry_job(job_id: str):
-    svc = _services()
+    svc = current_services()
     if JOB_ID.match(job_id) and _requeue(svc, job_id):
         log.info("admin: job %s requeued by %s", job_id, g.admin.label)
         flash(f"Задание {job_id} снова в очереди.", "ok")
@@ -496,7 +494,7 @@ def retry_job(job_id: str):
 
 @bp.post("/jobs/failed/retry-all")
 def retry_all_jobs():
-    svc = _services()
+    svc = current_services()
     registry = queue(svc.redis_raw).failed_job_registry
     requeued = sum(_requeue(svc, job_id) for job_id in registry.get_job_ids())
     log.info("admin: %s failed jobs requeued by %s", requeued, g.admin.label)
@@ -513,7 +511,7 @@ def _page_number() -> int:
 
 @bp.get("/audit")
 def audit():
-    svc = _services()
+    svc = current_services()
     subject = request.args.get("subject", "").strip() or None
     before = request.args.get("before", "").strip() or None
     problem = None
@@ -565,7 +563,7 @@ def _uploaded_rows() -> list:
         if not isinstance(rows, list):
             raise ApiError(422, "invalid_roster", "The roster must be a JSON array of members.")
         return rows
-    return roster.rows_from_csv(_services(), raw)
+    return roster.rows_from_csv(current_services(), raw)
 
 
 def _roster_form(error: ApiError | None = None) -> Response:
@@ -630,7 +628,7 @@ def roster_form():
 
 @bp.post("/roster")
 def roster_preview():
-    svc = _services()
+    svc = current_services()
     try:
         rows = _uploaded_rows()
         plan = roster.plan(svc, rows)
@@ -645,7 +643,7 @@ def roster_preview():
 
 @bp.post("/roster/apply")
 def roster_apply():
-    svc = _services()
+    svc = current_services()
     key = request.form.get("key", "")
     raw = None
     if _ROSTER_KEY.match(key):
@@ -694,7 +692,7 @@ _EVENT_STATUS = {"scheduled": "запланировано", "cancelled": "отм
 
 @bp.get("/events")
 def events():
-    svc = _services()
+    svc = current_services()
     store = EventStore(svc.redis)
     kinds = svc.config.events.kinds
     dirty = set(store.dirty_ids())

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from flask import Blueprint, Response, current_app, request
+from flask import Blueprint, Response, request
 
 from bridge.club_calendar import club_calendar
+from web.current import current_services
 from workers.events import event_store
 
 bp = Blueprint("calendar", __name__)
@@ -21,7 +22,7 @@ MAX_AGE = 300  # seconds a client or proxy may reuse the document without asking
 
 @bp.get("/calendar.ics")
 def calendar_feed() -> Response:
-    services = current_app.config["SERVICES"]
+    services = current_services()
     document = club_calendar(
         event_store(services).all(),
         forum_url=services.settings.discourse_url,

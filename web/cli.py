@@ -6,20 +6,20 @@ import json
 import time
 
 import click
-from flask import current_app
 from flask.cli import AppGroup, with_appcontext
 
 from bridge import discourse_connect
 from bridge import webhooks as bridge_webhooks
 from bridge.discourse import DiscourseError, Redirected
+from web.current import current_services
 
 discourse_cli = AppGroup("discourse", help="Prepare the forum for the bridge.")
 sync_cli = AppGroup("sync", help="Role sync: reconcile the forum with the roster.")
 
 
-def _services():
+def _patient_services():
     """The app's services, patient with the shared budget: commands may wait for it."""
-    services = current_app.config["SERVICES"]
+    services = current_services()
     services.discourse.budget_wait = 600.0
     return services
 
@@ -45,7 +45,7 @@ def discourse_setup(webhooks: bool):
     """Create the managed groups and event categories that the forum lacks."""
     from workers.events import setup_categories
 
-    svc = _services()
+    svc = _patient_services()
     groups = svc.member_sync().setup_groups()
     categories = setup_categories(svc)
     click.echo(f"groups created: {', '.join(groups) or 'none (all exist)'}")
@@ -57,7 +57,7 @@ def discourse_setup(webhooks: bool):
 @discourse_cli.command("webhook", cls=_Command)
 def discourse_webhook():
     """Create (or bring in line) only the forum's webhook to this bridge."""
-    _ensure_webhook(_services())
+    _ensure_webhook(_patient_services())
 
 
 def _ensure_webhook(svc) -> None:
@@ -77,7 +77,7 @@ def _ensure_webhook(svc) -> None:
 def sync_reconcile(dry_run: bool, force: bool):
     """Read the managed groups from Discourse and repair any drift."""
     started = time.monotonic()
-    report = _services().member_sync().group_pass(cause="reconcile", dry_run=dry_run,
+    report = _patient_services().member_sync().group_pass(cause="reconcile", dry_run=dry_run,
                                                    force=force)
     report["seconds"] = round(time.monotonic() - started, 1)
     _print(report)
@@ -89,7 +89,7 @@ def sync_reconcile(dry_run: bool, force: bool):
 @click.option("--subject", default=None, help="Only this subject, e.g. member:t-1001.")
 def audit_command(limit: int, subject: str | None):
     """Show the audit log, newest first."""
-    for entry in _services().audit.newest(limit=limit, subject=subject):
+    for entry in _patient_services().audit.newest(limit=limit, subject=subject):
         when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(entry.at))
         click.echo(f"{when}  {entry.subject:<28} {entry.action:<16} {entry.target:<24} "
                    f"{entry.cause:<10} {entry.result} {entry.detail}")
@@ -99,7 +99,7 @@ def audit_command(limit: int, subject: str | None):
 @with_appcontext
 def doctor():
     """Check the live Discourse: API key, DiscourseConnect settings, groups, categories."""
-    svc = _services()
+    svc = _patient_services()
     settings = svc.settings
     problems = 0
 

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import click
-from flask import current_app
 from flask.cli import AppGroup
 
 from bridge import ics
+from web.current import current_services
 from workers.events import import_calendar
 
 events_cli = AppGroup("events", help="Анонсы мероприятий / event announcements.")
@@ -23,7 +23,7 @@ events_cli = AppGroup("events", help="Анонсы мероприятий / even
 def import_ics(file_or_url: str, kind: str | None, delete_missing: bool) -> None:
     """Import events from an iCalendar FILE_OR_URL (SEQUENCE → version; each UID → an id
     of the feed's own, which no API event or other feed shares)."""
-    services = current_app.config["SERVICES"]
+    services = current_services()
     if kind is not None and kind not in services.config.events.kinds:
         known = ", ".join(sorted(services.config.events.kinds))
         raise click.BadParameter(f"неизвестный вид / unknown kind {kind!r} ({known})",

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, current_app, jsonify
+from flask import Blueprint, Response, jsonify
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from bridge.metrics import BridgeCollector
+from web.current import current_services
 from workers.queue import job_counts
 
 bp = Blueprint("health", __name__)
@@ -19,7 +20,7 @@ def healthz():
 
 @bp.get("/readyz")
 def readyz():
-    services = current_app.config["SERVICES"]
+    services = current_services()
     checks = {}
     try:
         services.redis.ping()
@@ -43,7 +44,7 @@ def readyz():
 @bp.get("/metrics")
 def metrics():
     registry = CollectorRegistry()
-    services = current_app.config["SERVICES"]
+    services = current_services()
     registry.register(BridgeCollector(services,
                                       job_counts=lambda: job_counts(services.redis_raw)))
     return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)

@@ -19,10 +19,11 @@ import json
 import logging
 import re
 
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, jsonify, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from bridge.membersync import GROUP_IDS
+from web.current import current_services
 from workers import enqueue
 from workers.events import report_topic_deleted
 
@@ -61,7 +62,7 @@ def _body_within_limit() -> bytes | None:
 
 @bp.post("/discourse")
 def discourse():
-    svc = current_app.config["SERVICES"]
+    svc = current_services()
     secret = svc.settings.discourse_webhook_secret
     if not secret:
         return jsonify({"error": "disabled", "message": "Webhooks are not configured."}), 404

@@ -5,10 +5,11 @@ from __future__ import annotations
 import logging
 
 import redis
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from web.api.common import ApiError, require_token
+from web.current import current_services
 
 log = logging.getLogger(__name__)
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -56,7 +57,7 @@ def _http_error(error: HTTPException):
 def job_status(job_id: str):
     from workers.queue import job_state
 
-    state = job_state(current_app.config["SERVICES"].redis_raw, job_id)
+    state = job_state(current_services().redis_raw, job_id)
     if state is None:
         raise ApiError(404, "not_found", "No such job (job states are kept seven days).")
     return jsonify(state)

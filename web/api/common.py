@@ -10,10 +10,11 @@ from functools import wraps
 from itertools import accumulate
 from typing import Any
 
-from flask import current_app, g, jsonify, request, url_for
+from flask import g, jsonify, request, url_for
 from pydantic import ValidationError
 
 from bridge.members import EXTERNAL_ID
+from web.current import current_services
 
 MAX_BODY = 1024 * 1024  # 1 MiB for one member or event
 MAX_ROSTER_BODY = 20 * 1024 * 1024
@@ -62,7 +63,7 @@ def require_token(view: Callable) -> Callable:
         scheme, _, presented = header.partition(" ")
         client = None
         if scheme.lower() == "bearer":
-            client = token_owner(current_app.config["SERVICES"].settings.api_tokens, presented)
+            client = token_owner(current_services().settings.api_tokens, presented)
         if client is None:
             raise ApiError(401, "unauthorized", "A valid bearer token is required.")
         g.api_client = client

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import current_app, jsonify
+from flask import jsonify
 from pydantic import ValidationError
 
 from bridge.events import EventIn, check_event
@@ -17,11 +17,8 @@ from web.api.common import (
     require_token,
     validation_details,
 )
+from web.current import current_services
 from workers.events import event_store, submit
-
-
-def _services():
-    return current_app.config["SERVICES"]
 
 
 def _ignored(version: int):
@@ -41,7 +38,7 @@ def put_event(external_id: str):
         raise ApiError(
             422, "validation_failed", "The event is not valid.", validation_details(error)
         ) from None
-    services = _services()
+    services = current_services()
     problems = check_event(event, services.config.events, services.config.roles)
     if problems:
         raise ApiError(422, "validation_failed", "The event is not valid.", problems)
@@ -58,7 +55,7 @@ def put_event(external_id: str):
 def delete_event(external_id: str):
     check_external_id(external_id)
     version = query_number("version", low=0, high=MAX_VERSION)
-    services = _services()
+    services = current_services()
     event = event_store(services).get(external_id)
     if event is None:
         raise ApiError(404, "not_found", "No such event.")
@@ -74,7 +71,7 @@ def delete_event(external_id: str):
 @require_token
 def get_event(external_id: str):
     check_external_id(external_id)
-    services = _services()
+    services = current_services()
     event = event_store(services).get(external_id)
     if event is None:
         raise ApiError(404, "not_found", "No such event.")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import current_app, jsonify, request
+from flask import jsonify, request
 from pydantic import ValidationError
 
 from bridge.members import EXTERNAL_ID, MemberIn
@@ -18,11 +18,8 @@ from web.api.common import (
     require_token,
     validation_details,
 )
+from web.current import current_services
 from workers import enqueue
-
-
-def _services():
-    return current_app.config["SERVICES"]
 
 
 def _flag(name: str) -> bool:
@@ -41,7 +38,7 @@ def put_member(external_id: str):
     except ValidationError as error:
         raise ApiError(422, "invalid_member", "The member is not valid.",
                        validation_details(error)) from None
-    svc = _services()
+    svc = current_services()
     problems = member_problems(svc.members, svc.config.roles, member, external_id)
     if problems:
         raise ApiError(422, "invalid_member", "The member is not valid.", problems)
@@ -59,7 +56,7 @@ def put_member(external_id: str):
 def delete_member(external_id: str):
     check_external_id(external_id)
     erase = _flag("erase")
-    svc = _services()
+    svc = current_services()
     member = svc.members.get(external_id)
     if member is None:
         raise ApiError(404, "not_found", "No such member.")
@@ -76,7 +73,7 @@ def delete_member(external_id: str):
 def get_member(external_id: str):
     if not EXTERNAL_ID.match(external_id):
         raise ApiError(404, "not_found", "No such member.")
-    member = _services().members.get(external_id)
+    member = current_services().members.get(external_id)
     if member is None:
         raise ApiError(404, "not_found", "No such member.")
     return jsonify(member.public())
@@ -94,7 +91,7 @@ def _roster_rows() -> list:
         raw = request.get_data(cache=True)
         if len(raw) > MAX_ROSTER_BODY:
             raise ApiError(413, "payload_too_large", "A roster must be at most 20 MiB.")
-        return roster.rows_from_csv(_services(), raw)
+        return roster.rows_from_csv(current_services(), raw)
     raise ApiError(415, "unsupported_media_type", "Send application/json or text/csv.")
 
 
@@ -103,7 +100,7 @@ def _roster_rows() -> list:
 def post_roster():
     dry_run, force = _flag("dry_run"), _flag("force")
     rows = _roster_rows()
-    svc = _services()
+    svc = current_services()
     plan = roster.plan(svc, rows)
     if dry_run:
         return jsonify({"dry_run": True, "diff": plan.diff.as_dict(), "safety_valve": {

@@ -15,11 +15,12 @@ from typing import Any
 
 import email_validator
 import yaml
-from flask import current_app, jsonify
+from flask import jsonify
 
 from bridge import names
 from config import AppConfig
 from web.api import bp
+from web.current import current_services
 
 SPEC_FILE = Path(__file__).with_name("openapi.yml")
 
@@ -76,4 +77,4 @@ def _any_case(word: str) -> str:
 
 @bp.get("/openapi.json")
 def openapi_json():
-    return jsonify(document(current_app.config["SERVICES"].config))
+    return jsonify(document(current_services().config))
