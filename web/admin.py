@@ -37,7 +37,6 @@ from flask import (
     session,
     url_for,
 )
-from rq.exceptions import InvalidJobOperation, NoSuchJobError
 from rq.job import Job
 from rq.serializers import JSONSerializer
 from werkzeug.exceptions import HTTPException
@@ -54,7 +53,7 @@ from web import charts, roster
 from web.api.common import MAX_ROSTER_BODY, ApiError, ascii_number, parse_json, token_owner
 from web.current import current_services
 from workers.members import RECONCILE_KEY
-from workers.queue import JOB_ID, failure_reason, job_counts, queue
+from workers.queue import JOB_ID, failure_reason, job_counts, queue, retry_failed
 
 log = logging.getLogger(__name__)
 
@@ -460,30 +459,10 @@ def failed_jobs():
                            more=page * PAGE < total)
 
 
-def _fresh_start(job: Job) -> None:
-    """A retried job starts its backoff from the beginning."""
-    for key in ("attempt", "error", "retrying"):
-        job.meta.pop(key, None)
-    job.save_meta()
-
-
-def _requeue(svc: Services, job_id: str) -> bool:
-    registry = queue(svc.redis_raw).failed_job_registry
-    try:
-        job = Job.fetch(job_id, connection=svc.redis_raw, serializer=JSONSerializer)
-        if job_id not in registry:
-            return False
-        _fresh_start(job)
-        registry.requeue(job)
-    except (NoSuchJobError, InvalidJobOperation):
-        return False
-    return True
-
-
 @bp.post("/jobs/failed/<job_id>/retry")
 def retry_job(job_id: str):
     svc = current_services()
-    if JOB_ID.match(job_id) and _requeue(svc, job_id):
+    if JOB_ID.match(job_id) and retry_failed(svc.redis_raw, job_id):
         log.info("admin: job %s requeued by %s", job_id, g.admin.label)
         flash(f"Задание {job_id} снова в очереди.", "ok")
     else:
@@ -496,7 +475,7 @@ def retry_job(job_id: str):
 def retry_all_jobs():
     svc = current_services()
     registry = queue(svc.redis_raw).failed_job_registry
-    requeued = sum(_requeue(svc, job_id) for job_id in registry.get_job_ids())
+    requeued = sum(retry_failed(svc.redis_raw, job_id) for job_id in registry.get_job_ids())
     log.info("admin: %s failed jobs requeued by %s", requeued, g.admin.label)
     flash(f"Снова в очереди заданий: {requeued}.", "ok")
     return redirect(url_for("admin.failed_jobs"), 303)

@@ -12,7 +12,7 @@ from typing import Any
 
 import redis
 from rq import Queue
-from rq.exceptions import DuplicateJobError, NoSuchJobError
+from rq.exceptions import DuplicateJobError, InvalidJobOperation, NoSuchJobError
 from rq.job import Job, JobStatus
 from rq.serializers import JSONSerializer
 
@@ -149,6 +149,25 @@ def job_is_orphaned(connection: redis.Redis, job_id: str) -> bool:
         return True
     age = (datetime.now(UTC) - worker.last_heartbeat.replace(tzinfo=UTC)).total_seconds()
     return age > HEARTBEAT_STALE
+
+
+def retry_failed(connection: redis.Redis, job_id: str) -> bool:
+    """An administrator's retry of a failed job: its backoff starts from the beginning.
+
+    False when the job is gone or is not (any more) among the failed ones.
+    """
+    registry = queue(connection).failed_job_registry
+    try:
+        job = Job.fetch(job_id, connection=connection, serializer=JSONSerializer)
+        if job_id not in registry:
+            return False
+        for key in ("attempt", "error", "retrying"):
+            job.meta.pop(key, None)
+        job.save_meta()
+        registry.requeue(job)
+    except (NoSuchJobError, InvalidJobOperation):
+        return False
+    return True
 
 
 def requeue(connection: redis.Redis, job_id: str) -> bool:
