@@ -59,7 +59,8 @@ def job_status(job_id: str):
 
     state = job_state(current_services().redis_raw, job_id)
     if state is None:
-        raise ApiError(404, "not_found", "No such job (job states are kept seven days).")
+        raise ApiError(404, "not_found",
+                       "No such job (a finished job is kept an hour, a failed one 30 days).")
     return jsonify(state)
 
 
