@@ -7,7 +7,7 @@ import pytest
 from tests.admin.conftest import csrf_of, login, page_csrf, text
 from tests.conftest import API_TOKEN
 from tests.sync.conftest import member_body
-from web.admin import FREE_LOGIN_FAILURES
+from web.admin.login import FREE_LOGIN_FAILURES
 
 PAGES = ["/admin/", "/admin/jobs/failed", "/admin/audit", "/admin/roster", "/admin/events",
          "/admin/members/t-1"]

@@ -11,7 +11,7 @@ import pytest
 
 from tests.admin.conftest import csrf_of, text
 from tests.conftest import API_TOKEN
-from web import admin
+from web.admin import login as admin
 
 ATTACKER = "203.0.113.5"
 COLLEAGUE = "198.51.100.7"

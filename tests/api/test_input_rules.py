@@ -129,7 +129,7 @@ def test_an_existing_member_is_not_found_by_its_id_and_a_newline(client, auth):
 def whole_string_patterns():
     from bridge import audit, discourse_connect, members
     from sso import _ERROR_CODE, _NONCE
-    from web import admin
+    from web.admin import roster as admin
     from workers.queue import JOB_ID
 
     return [(members.EXTERNAL_ID, "t-1"), (JOB_ID, "job-1"), (audit.ENTRY_ID, "1-1"),

@@ -1,0 +1,46 @@
+"""Events with links to their topics."""
+
+from __future__ import annotations
+
+from flask import render_template
+
+from bridge.events import EventStore
+from web.admin.access import (
+    PAGE,
+    bp,
+    page_number,
+)
+from web.current import current_services
+
+_EVENT_STATUS = {"scheduled": "запланировано", "cancelled": "отменено"}
+
+
+@bp.get("/events")
+def events():
+    svc = current_services()
+    store = EventStore(svc.redis)
+    kinds = svc.config.events.kinds
+    dirty = set(store.dirty_ids())
+    found = sorted(store.all(), key=lambda e: str(e.desired.get("starts_at") or ""),
+                   reverse=True)
+    page = page_number()
+    shown = found[(page - 1) * PAGE : page * PAGE]
+    forum_url = svc.settings.discourse_url.rstrip("/")
+    rows = []
+    for event in shown:
+        desired = event.desired
+        kind = desired.get("kind") or ""
+        rows.append({
+            "external_id": event.external_id,
+            "title": desired.get("title") or "—",
+            "kind": getattr(kinds.get(kind), "label", None) or kind or "—",
+            "starts_at": desired.get("starts_at"),
+            "status": "снято с публикации" if event.removed
+            else _EVENT_STATUS.get(desired.get("status") or "scheduled", desired.get("status")),
+            "topic_url": event.topic_url(forum_url),
+            "topic_id": event.topic_id,
+            "pending": event.external_id in dirty,
+            "last_error": event.last_error,
+        })
+    return render_template("admin/events.html", events=rows, page=page,
+                           more=page * PAGE < len(found), total=len(found))

@@ -1,0 +1,73 @@
+"""Members: found by name, e-mail or id; one member's desired and forum state."""
+
+from __future__ import annotations
+
+import logging
+from urllib.parse import quote
+
+from flask import (
+    flash,
+    g,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+
+from bridge.member_search import MAX_QUERY, MIN_QUERY, find_members
+from bridge.members import ALL_MEMBERS, DIRTY, EXTERNAL_ID
+from web.admin.access import (
+    PAGE,
+    bp,
+    error_page,
+)
+from web.current import current_services
+
+log = logging.getLogger(__name__)
+
+
+@bp.get("/members")
+def member_search():
+    """A known external id opens the member; anything else searches names and e-mails."""
+    svc = current_services()
+    query = request.args.get("q", request.args.get("external_id", "")).strip()
+    if EXTERNAL_ID.match(query) and svc.redis.sismember(ALL_MEMBERS, query):
+        return redirect(url_for("admin.member", external_id=query))
+    if not MIN_QUERY <= len(query) <= MAX_QUERY:
+        flash(f"Для поиска введите от {MIN_QUERY} до {MAX_QUERY} символов: часть ФИО, "
+              "адреса почты или идентификатора.", "error")
+        return redirect(url_for("admin.dashboard"))
+    found = find_members(svc.redis, query)
+    log.info("admin: member search by %s: %s found among %s", g.admin.label, found.total,
+             found.read)  # never the query: it is a name or an address
+    return render_template("admin/members.html", query=query, search=found,
+                           shown=len(found.matches))
+
+
+@bp.get("/members/<external_id>")
+def member(external_id: str):
+    svc = current_services()
+    found = svc.members.get(external_id) if EXTERNAL_ID.match(external_id) else None
+    if found is None:
+        return error_page(404, "Участник не найден",
+                      f"Мост не знает участника с идентификатором «{external_id[:64]}».")
+    roles = svc.config.roles
+    grants = found.grants(roles)
+    subject = f"member:{external_id}"
+    entries = svc.audit.newest(limit=PAGE + 1, subject=subject)
+    forum_user_url = None
+    if found.bound and found.username:
+        forum_user_url = (svc.settings.discourse_url.rstrip("/") + "/u/"
+                          + quote(found.username, safe=""))
+    return render_template(
+        "admin/member.html",
+        member=found,
+        role_labels={code: (spec.label or code) for code, spec in roles.roles.items()},
+        wanted={"groups": sorted(grants.groups), "admin": grants.admin,
+                "moderator": grants.moderator},
+        dirty=bool(svc.redis.sismember(DIRTY, external_id)),
+        entries=entries[:PAGE],
+        more_entries=len(entries) > PAGE,
+        subject=subject,
+        forum_user_url=forum_user_url,
+    )
