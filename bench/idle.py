@@ -103,7 +103,7 @@ def scenario(label: str, config_dir: Path, rows: list[dict], accounts: int, rate
             started = time.monotonic()
             requests.put(f"{bench.forum}/groups/{club['id']}/members.json",
                          json={"user_ids": str(outsider["id"])}, timeout=10,
-                         headers={"Api-Key": svc.discourse._headers["Api-Key"],
+                         headers={"Api-Key": svc.settings.discourse_api_key,
                                   "Api-Username": "system"}).raise_for_status()
             deadline = started + 60
             while time.monotonic() < deadline:
