@@ -247,7 +247,7 @@ class MemberStore(VersionedStore[Member]):
             self.r.hdel(BY_USER_ID, *stale)
 
     def record_applied(self, external_id: str, grants: Grants) -> None:
-        self.r.hset(PREFIX + external_id, "applied", json.dumps(applied_state(grants)))
+        self.record_applied_many({external_id: grants})
 
     def record_applied_many(self, grants: Mapping[str, Grants]) -> None:
         pipe = self.r.pipeline(transaction=False)
