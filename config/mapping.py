@@ -103,6 +103,10 @@ class RolesConfig:
     def managed(self) -> frozenset[str]:
         return frozenset(self.groups)
 
+    def for_member(self, forum_id: str) -> RolesConfig:
+        """The mapping a member's grants come from (one per source; config/sources.py)."""
+        return self
+
     @property
     def exclusive(self) -> frozenset[str]:
         """Managed groups that hold roster members only."""

@@ -34,6 +34,9 @@ _TOKEN_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 MIN_SECRET_LENGTH = 10  # Discourse refuses shorter DiscourseConnect secrets
 MIN_WEBHOOK_SECRET = 12  # Discourse refuses a shorter webhook secret
 MIN_TOKEN_LENGTH = 16
+SOURCES_FILE = "sources.yml"  # config/sources.py reads it; its presence decides the OIDC_* use
+OIDC_VARIABLES = ("OIDC_ISSUER", "OIDC_CLIENT_ID", "OIDC_CLIENT_SECRET", "OIDC_SCOPES",
+                  "OIDC_EXTERNAL_ID_CLAIM")
 
 
 class ConfigError(Exception):
@@ -120,14 +123,19 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     by hand talk to the same embedded default. An explicit `environ` (tests,
     benchmarks) is complete as given: a developer's `var/` never leaks into it.
     """
+    return _Parser(resolved_environment(environ)).parse()
+
+
+def resolved_environment(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The variables the settings are read from (see `load_settings`)."""
     if environ is not None:
-        return _Parser(dict(environ)).parse()
+        return dict(environ)
     env = read_environment()
     if env.get("BRIDGE_ENV", "development") != "production" and DEV_ENV_FILE.exists():
         for key, value in dotenv_values(DEV_ENV_FILE).items():
             if value is not None:
                 env.setdefault(key, value)
-    return _Parser(env).parse()
+    return env
 
 
 class _Parser:
@@ -293,9 +301,16 @@ class _Parser:
         discourse_url = self.base_url(
             "DISCOURSE_URL", default=None if production else SANDBOX_DISCOURSE_URL
         )
+        config_dir = Path(self.raw("BRIDGE_CONFIG_DIR") or ROOT / "config")
+        if not config_dir.is_absolute():
+            config_dir = ROOT / config_dir
+        if not config_dir.is_dir():
+            self.problem("BRIDGE_CONFIG_DIR", f"{config_dir} is not a folder")
+        # With sources.yml every identity provider comes from it (config/sources.py).
+        federated = (config_dir / SOURCES_FILE).is_file()
         # Exact: the provider's discovery document must name this very issuer
         # (some providers' issuers end with a slash).
-        issuer = self.url(
+        issuer = "" if federated else self.url(
             "OIDC_ISSUER", default=None if production else SANDBOX_IDP_URL, exact=True
         )
         if production:
@@ -306,11 +321,6 @@ class _Parser:
             self.problem("REDIS_URL", "is required in production")
         if redis_url and not redis_url.startswith(("redis://", "rediss://", "unix://")):
             self.problem("REDIS_URL", "must start with redis://, rediss:// or unix://")
-        config_dir = Path(self.raw("BRIDGE_CONFIG_DIR") or ROOT / "config")
-        if not config_dir.is_absolute():
-            config_dir = ROOT / config_dir
-        if not config_dir.is_dir():
-            self.problem("BRIDGE_CONFIG_DIR", f"{config_dir} is not a folder")
         feeds = tuple(f.strip() for f in (self.raw("BRIDGE_EVENT_FEEDS") or "").split() if f)
         settings = Settings(
             env=env,
@@ -334,8 +344,9 @@ class _Parser:
             api_tokens=self.api_tokens(),
             trusted_proxies=self.integer("BRIDGE_TRUSTED_PROXIES", 0, minimum=0, maximum=10),
             oidc_issuer=issuer,
-            oidc_client_id=self.required("OIDC_CLIENT_ID"),
-            oidc_client_secret=self.required("OIDC_CLIENT_SECRET", secret=True),
+            oidc_client_id="" if federated else self.required("OIDC_CLIENT_ID"),
+            oidc_client_secret="" if federated else self.required("OIDC_CLIENT_SECRET",
+                                                                  secret=True),
             oidc_scopes=self.required("OIDC_SCOPES", default="openid profile email"),
             oidc_external_id_claim=self.required("OIDC_EXTERNAL_ID_CLAIM", default="sub"),
             config_dir=config_dir,
