@@ -112,8 +112,9 @@ class Member:
     def grants(self, roles: RolesConfig) -> Grants:
         if not self.active:
             return Grants(groups=frozenset(), admin=False, moderator=False)
-        known = [r for r in self.desired.get("roles", []) if r in roles.roles]
-        return roles.grants(known, self.desired.get("attributes"))
+        mapping = roles.for_member(self.external_id)  # the member's own source's file
+        known = [r for r in self.desired.get("roles", []) if r in mapping.roles]
+        return mapping.grants(known, self.desired.get("attributes"))
 
     def public(self) -> dict[str, Any]:
         forum = {"user_id": self.user_id, "username": self.username} if self.bound else None

@@ -21,6 +21,7 @@ from pydantic import ValidationError
 from bridge.members import EXTERNAL_ID, Member, MemberIn, MemberStore, RosterMemberIn, check_member
 from bridge.rolesync import RosterDiff, roster_diff
 from config.mapping import RolesConfig
+from config.sources import Federation, Source
 
 MEMBER_FIELDS = ("external_id", "email", "name", "username", "roles", "active", "version")
 MAX_COLUMNS = 64
@@ -142,9 +143,14 @@ def _csv_row(header: list[str], cells: list[str], line: int) -> dict:
 
 
 def parse_roster(
-    store: MemberStore, roles: RolesConfig, rows: Iterable[Any]
+    store: MemberStore, source: Source, rows: Iterable[Any], federation: Federation
 ) -> dict[str, RosterMemberIn]:
-    """Validate every row; all problems at once (the first 200) or the members by id."""
+    """Validate every row; all problems at once (the first 200) or the members by forum id.
+
+    Rows carry the source's own ids; the result is keyed by the forum external
+    ids the store knows the members by (`Source.forum_id`).
+    """
+    roles = source.roles
     members: dict[str, RosterMemberIn] = {}
     problems: list[dict] = []
     for index, row in enumerate(rows):
@@ -159,10 +165,16 @@ def parse_roster(
         if not EXTERNAL_ID.match(member.external_id):
             problems.append({"field": where + "external_id",
                              "message": "must be 1-64 characters of A-Z a-z 0-9 . _ : -"})
-        elif member.external_id in members:
+            continue
+        if source.legacy_ids and federation.legacy_conflict(member.external_id):
+            problems.append({"field": where + "external_id",
+                             "message": "may not begin with another source's code and a colon"})
+            continue
+        key = source.forum_id(member.external_id)
+        if key in members:
             problems.append({"field": where + "external_id", "message": "appears twice"})
-        problems += member_problems(store, roles, member, member.external_id, where)
-        members[member.external_id] = member
+        problems += member_problems(store, roles, member, key, where)
+        members[key] = member
     if problems:
         raise RosterRefused("invalid", "invalid_roster",
                             f"The roster has {len(problems)} problem(s).", problems[:MAX_PROBLEMS])
@@ -233,10 +245,13 @@ class RosterPlan:
 
 
 def plan_roster(
-    store: MemberStore, roles: RolesConfig, members: dict[str, RosterMemberIn], *,
-    max_share: float,
+    store: MemberStore, roles: RolesConfig, members: dict[str, RosterMemberIn],
+    federation: Federation, source: Source, *, max_share: float,
 ) -> RosterPlan:
-    stored = {m.external_id: m for m in store.all()}
+    """The roster against the stored members of its own source: a roster replaces only
+    its source's members, and the safety valve counts only them."""
+    stored = {m.external_id: m for m in store.all()
+              if federation.source_of(m.external_id).code == source.code}
     desired = {ext: m.model_dump(exclude={"version", "external_id"}, mode="json")
                for ext, m in members.items()}
     return RosterPlan(

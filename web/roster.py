@@ -17,6 +17,7 @@ from bridge.roster import (
     plan_roster,
 )
 from bridge.services import Services
+from config import Source
 from web.api.common import ApiError
 from workers import enqueue
 
@@ -28,20 +29,20 @@ def api_error(refusal: RosterRefused) -> ApiError:
     return ApiError(STATUS[refusal.reason], refusal.code, refusal.message, refusal.details)
 
 
-def rows_from_csv(svc: Services, raw: bytes) -> list[dict]:
+def rows_from_csv(source: Source, raw: bytes) -> list[dict]:
     try:
-        return csv_rows(raw, svc.config.roles)
+        return csv_rows(raw, source.roles)
     except RosterRefused as refusal:
         raise api_error(refusal) from None
 
 
-def plan(svc: Services, rows: list[Any]) -> RosterPlan:
-    """Validate every row and compare with the stored members; nothing is stored."""
+def plan(svc: Services, source: Source, rows: list[Any]) -> RosterPlan:
+    """Validate every row and compare with the source's stored members; nothing is stored."""
     try:
-        members = parse_roster(svc.members, svc.config.roles, rows)
+        members = parse_roster(svc.members, source, rows, svc.config.sources)
     except RosterRefused as refusal:
         raise api_error(refusal) from None
-    return plan_roster(svc.members, svc.config.roles, members,
+    return plan_roster(svc.members, svc.config.roles, members, svc.config.sources, source,
                        max_share=svc.settings.offboard_max_share)
 
 

@@ -29,6 +29,7 @@ from werkzeug.exceptions import HTTPException
 
 from bridge.members import EXTERNAL_ID
 from bridge.rendering import MOSCOW
+from config import Source
 from sso import IDENTITY_KEY  # the member verified by the OIDC login
 from web.api.common import ascii_number
 from web.current import current_services
@@ -65,6 +66,13 @@ _PUBLIC = frozenset({"admin.login", "admin.login_submit", "admin.logout"})
 class Admin:
     kind: str  # "token" or "member"
     name: str  # the token's name or the member's external id
+    sources: tuple[str, ...] = ()  # the sources this administrator manages
+
+    @property
+    def source(self) -> Source:
+        """The source a roster upload is for: the administrator's first (until chosen)."""
+        federation = current_services().config.sources
+        return federation[(self.sources or tuple(federation.codes))[0]]
 
     @property
     def label(self) -> str:
@@ -84,17 +92,26 @@ def _same(a: str, b: str) -> bool:
 
 def current_admin() -> Admin | None:
     svc = current_services()
+    federation = svc.config.sources
     name = session.get(TOKEN_NAME_KEY)
     if isinstance(name, str):
         token = svc.settings.api_tokens.get(name)
         mark = session.get(TOKEN_MARK_KEY)
         if token and isinstance(mark, str) and _same(mark, token_mark(token)):
-            return Admin("token", name)
+            return Admin("token", name, tuple(s.code for s in federation.for_token(name)))
     external_id = session.get(IDENTITY_KEY)
     if isinstance(external_id, str) and EXTERNAL_ID.match(external_id):
         member = svc.members.get(external_id)
-        if member is not None and member.active and member.grants(svc.config.roles).admin:
-            return Admin("member", external_id)
+        if member is None or not member.active:
+            return None
+        if not federation.federated:
+            if member.grants(svc.config.roles).admin:
+                return Admin("member", external_id, tuple(federation.codes))
+            return None
+        source = federation.source_of(external_id)
+        sources = federation.administers(source, member.desired.get("roles", []))
+        if sources:
+            return Admin("member", external_id, tuple(sources))
     return None
 
 

@@ -66,7 +66,7 @@ def _uploaded_rows() -> list:
         if not isinstance(rows, list):
             raise ApiError(422, "invalid_roster", "The roster must be a JSON array of members.")
         return rows
-    return roster.rows_from_csv(current_services(), raw)
+    return roster.rows_from_csv(g.admin.source, raw)
 
 
 def _roster_form(error: ApiError | None = None) -> Response:
@@ -134,7 +134,7 @@ def roster_preview():
     svc = current_services()
     try:
         rows = _uploaded_rows()
-        plan = roster.plan(svc, rows)
+        plan = roster.plan(svc, g.admin.source, rows)
     except ApiError as error:
         return _roster_form(error)
     key = secrets.token_urlsafe(24)
@@ -160,7 +160,7 @@ def roster_apply():
         return redirect(url_for("admin.roster_form"), 303)
     upload = json.loads(raw)
     try:
-        plan = roster.plan(svc, upload["rows"])
+        plan = roster.plan(svc, g.admin.source, upload["rows"])
     except ApiError as error:
         return _roster_form(error)
     if _diff_digest(plan) != upload["digest"]:

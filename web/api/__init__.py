@@ -5,10 +5,10 @@ from __future__ import annotations
 import logging
 
 import redis
-from flask import Blueprint, jsonify, request
+from flask import Blueprint, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from web.api.common import ApiError, require_token
+from web.api.common import ApiError, require_token, scoped
 from web.current import current_services
 
 log = logging.getLogger(__name__)
@@ -52,13 +52,14 @@ def _http_error(error: HTTPException):
     return response
 
 
-@bp.get("/jobs/<job_id>")
+@scoped("/jobs/<job_id>", methods=["GET"])
 @require_token
 def job_status(job_id: str):
     from workers.queue import job_state
 
     state = job_state(current_services().redis_raw, job_id)
-    if state is None:
+    # Another source's job is not this token's to see: as unknown as any other id.
+    if state is None or state.setdefault("source", g.source.code) != g.source.code:
         raise ApiError(404, "not_found",
                        "No such job (a finished job is kept an hour, a failed one 30 days).")
     return jsonify(state)

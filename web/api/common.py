@@ -14,6 +14,7 @@ from flask import g, jsonify, request, url_for
 from pydantic import ValidationError
 
 from bridge.members import EXTERNAL_ID
+from config import Federation, Source
 from web.current import current_services
 
 MAX_BODY = 1024 * 1024  # 1 MiB for one member or event
@@ -55,21 +56,88 @@ def token_owner(tokens: Mapping[str, str], presented: str) -> str | None:
 
 
 def require_token(view: Callable) -> Callable:
-    """Bearer tokens from BRIDGE_API_TOKENS, each compared in constant time."""
+    """Bearer tokens from BRIDGE_API_TOKENS, each compared in constant time.
+
+    The token also decides the source the request acts for (`g.source`): the
+    one its path names (`/api/v1/sources/{source}/…`, 403 when the token does
+    not act for it), else the token's only source (400 `source_required`
+    when it acts for several).
+    """
 
     @wraps(view)
     def wrapper(*args, **kwargs):
         header = request.headers.get("Authorization", "")
         scheme, _, presented = header.partition(" ")
         client = None
+        services = current_services()
         if scheme.lower() == "bearer":
-            client = token_owner(current_services().settings.api_tokens, presented)
+            client = token_owner(services.settings.api_tokens, presented)
         if client is None:
             raise ApiError(401, "unauthorized", "A valid bearer token is required.")
         g.api_client = client
+        g.source = _acting_source(services.config.sources, client, kwargs.pop("source", None))
         return view(*args, **kwargs)
 
     return wrapper
+
+
+def _acting_source(federation: Federation, client: str, named: str | None) -> Source:
+    mine = federation.for_token(client)
+    if named is not None:
+        if named not in federation.sources:
+            raise ApiError(404, "not_found", "No such source.")
+        if all(source.code != named for source in mine):
+            raise ApiError(403, "forbidden_source",
+                           f"This token does not act for the source {named!r}.",
+                           {"source": named, "token_sources": [s.code for s in mine]})
+        return federation[named]
+    if len(mine) != 1:
+        raise ApiError(400, "source_required",
+                       "This token acts for several sources: name one in the path "
+                       "(/api/v1/sources/{source}/...).", {"token_sources": [s.code for s in mine]})
+    return mine[0]
+
+
+def scoped(rule: str, **options: Any) -> Callable:
+    """Register a view at `rule` and at `/sources/<source>` + `rule`."""
+
+    def register(view: Callable) -> Callable:
+        api = _blueprint()
+        api.add_url_rule(rule, view_func=view, **options)
+        api.add_url_rule("/sources/<source>" + rule, endpoint=f"{view.__name__}_in_source",
+                         view_func=view, **options)
+        return view
+
+    return register
+
+
+def _blueprint():
+    from web.api import bp  # the package's blueprint; it imports this module first
+
+    return bp
+
+
+def forum_id(local_id: str) -> str:
+    """The store's (and the forum's) external id of `local_id` in the acting source.
+
+    A bare id of the legacy source may not look like another source's `code:…`
+    (it would be read as that source's member): 422.
+    """
+    check_external_id(local_id)
+    source: Source = g.source
+    if source.legacy_ids:
+        other = current_services().config.sources.legacy_conflict(local_id)
+        if other is not None:
+            raise ApiError(422, "invalid_external_id",
+                           f"external_id may not begin with another source's code ({other}:).",
+                           {"external_id": local_id[:80]})
+    return source.forum_id(local_id)
+
+
+def in_source(forum_id: str) -> str | None:
+    """The acting source's local id of a stored external id; None when it is another's."""
+    source, local_id = current_services().config.sources.split(forum_id)
+    return local_id if source.code == g.source.code else None
 
 
 def check_external_id(external_id: str) -> str:
@@ -159,9 +227,16 @@ def validation_details(error: ValidationError) -> list[dict]:
     return details
 
 
+def job_url(job_id: str) -> str:
+    """Where a job's status is read: in the acting source's paths when sources are named."""
+    if current_services().config.federated:
+        return url_for("api.job_status_in_source", source=g.source.code, job_id=job_id)
+    return url_for("api.job_status", job_id=job_id)
+
+
 def accepted(job_id: str, **extra: Any):
-    url = url_for("api.job_status", job_id=job_id)
-    response = jsonify({"job_id": job_id, "status_url": url, **extra})
+    url = job_url(job_id)
+    response = jsonify({"job_id": job_id, "status_url": url, "source": g.source.code, **extra})
     response.status_code = 202
     response.headers["Location"] = url
     return response

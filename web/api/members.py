@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
-from flask import jsonify, request
+from flask import g, jsonify, request
 from pydantic import ValidationError
 
 from bridge.members import EXTERNAL_ID, MemberIn
 from bridge.roster import member_problems
 from web import roster  # the roster's core, shared with the admin pages
-from web.api import bp
 from web.api.common import (
     MAX_ROSTER_BODY,
     ApiError,
     accepted,
-    check_external_id,
+    forum_id,
     json_body,
     require_token,
+    scoped,
     validation_details,
 )
 from web.current import current_services
@@ -29,17 +29,23 @@ def _flag(name: str) -> bool:
     return value in ("true", "1")
 
 
-@bp.put("/members/<external_id>")
+def present(member) -> dict:
+    """A stored member as the API shows it: its id within the source, and the source."""
+    source, local_id = current_services().config.sources.split(member.external_id)
+    return {**member.public(), "external_id": local_id, "source": source.code}
+
+
+@scoped("/members/<external_id>", methods=["PUT"])
 @require_token
 def put_member(external_id: str):
-    check_external_id(external_id)
+    external_id = forum_id(external_id)
     try:
         member = MemberIn.model_validate(json_body())
     except ValidationError as error:
         raise ApiError(422, "invalid_member", "The member is not valid.",
                        validation_details(error)) from None
     svc = current_services()
-    problems = member_problems(svc.members, svc.config.roles, member, external_id)
+    problems = member_problems(svc.members, g.source.roles, member, external_id)
     if problems:
         raise ApiError(422, "invalid_member", "The member is not valid.", problems)
     desired = member.model_dump(exclude={"version"}, mode="json")
@@ -51,32 +57,46 @@ def put_member(external_id: str):
     return accepted(job_id, version=result.version)
 
 
-@bp.delete("/members/<external_id>")
+@scoped("/members/<external_id>", methods=["DELETE"])
 @require_token
 def delete_member(external_id: str):
-    check_external_id(external_id)
-    erase = _flag("erase")
+    external_id = forum_id(external_id)
+    erase, force = _flag("erase"), _flag("force")
     svc = current_services()
     member = svc.members.get(external_id)
     if member is None:
         raise ApiError(404, "not_found", "No such member.")
     desired = dict(member.desired, active=False)
     if erase:
+        # The account is the person's in every source that lists them: one source
+        # alone may not anonymize it unless it insists (then every link is dropped).
+        elsewhere = svc.member_sync().listed_elsewhere(member)
+        if elsewhere and not force:
+            raise ApiError(409, "listed_elsewhere",
+                           "Other sources still list this person; their forum account stays. "
+                           "Send ?force=true to anonymize it anyway (every link is dropped).",
+                           {"sources": elsewhere})
         desired["erase"] = True
+        if elsewhere:
+            desired["unlink"] = True
     result = svc.members.accept(external_id, desired, version=None, removed=True)
     job_id = enqueue.member(svc, external_id, result.version)
     return accepted(job_id, version=result.version, erase=erase)
 
 
-@bp.get("/members/<external_id>")
+@scoped("/members/<external_id>", methods=["GET"])
 @require_token
 def get_member(external_id: str):
     if not EXTERNAL_ID.match(external_id):
         raise ApiError(404, "not_found", "No such member.")
+    try:
+        external_id = forum_id(external_id)
+    except ApiError:
+        raise ApiError(404, "not_found", "No such member.") from None
     member = current_services().members.get(external_id)
     if member is None:
         raise ApiError(404, "not_found", "No such member.")
-    return jsonify(member.public())
+    return jsonify(present(member))
 
 
 def _roster_rows() -> list:
@@ -91,17 +111,17 @@ def _roster_rows() -> list:
         raw = request.get_data(cache=True)
         if len(raw) > MAX_ROSTER_BODY:
             raise ApiError(413, "payload_too_large", "A roster must be at most 20 MiB.")
-        return roster.rows_from_csv(current_services(), raw)
+        return roster.rows_from_csv(g.source, raw)
     raise ApiError(415, "unsupported_media_type", "Send application/json or text/csv.")
 
 
-@bp.post("/roster")
+@scoped("/roster", methods=["POST"])
 @require_token
 def post_roster():
     dry_run, force = _flag("dry_run"), _flag("force")
     rows = _roster_rows()
     svc = current_services()
-    plan = roster.plan(svc, rows)
+    plan = roster.plan(svc, g.source, rows)
     if dry_run:
         return jsonify({"dry_run": True, "diff": plan.diff.as_dict(), "safety_valve": {
             "trips": plan.unsafe, "active": plan.active, "max_share": plan.max_share,
