@@ -27,20 +27,57 @@ def retry_url() -> str:
     return _forum_url() + "/session/sso?return_path=/"
 
 
-def error(status: int, title: str, message: str, *, retry: bool = True) -> Response:
+def error(
+    status: int, title: str, message: str, *, retry: bool = True, source_name: str | None = None
+) -> Response:
+    """A refusal page; with `source_name`, it says whose administrators to ask for help."""
     body = render_template(
         "sso/error.html",
         title=title,
         message=message,
         retry_url=retry_url() if retry else None,
         forum_url=_forum_url(),
+        source_name=source_name,
     )
     return make_response(body, status)
 
 
-def not_member() -> Response:
-    body = render_template("sso/not_member.html", forum_url=_forum_url())
+def not_member(source_name: str | None = None) -> Response:
+    """Authenticated, but no active member: how to join (and, in a federation, where)."""
+    body = render_template("sso/not_member.html", forum_url=_forum_url(), source_name=source_name)
     return make_response(body, 403)
+
+
+def chooser(choices: list[dict], last: str | None) -> Response:
+    """The federation's first page: through which organisation the teacher logs in.
+
+    `choices` are `{"code", "name", "url"}` in the order of sources.yml, `url`
+    repeating the forum's signed request with `source=CODE`. The remembered
+    choice `last` moves to the top and is marked; the page is shown all the same.
+    """
+    ordered = sorted(choices, key=lambda choice: choice["code"] != last)
+    body = render_template(
+        "sso/chooser.html",
+        choices=[{**choice, "last": choice["code"] == last} for choice in ordered],
+        forum_url=_forum_url(),
+    )
+    return make_response(body, 200)
+
+
+def link_required(source_name: str, other_names: list[str], chooser_url: str | None) -> Response:
+    """The e-mail `source_name` lists belongs to an account of another source's member.
+
+    Nothing reached the forum: the person links the two listings by logging in
+    through one of `other_names` first, then through `source_name`, in this browser.
+    """
+    body = render_template(
+        "sso/link_required.html",
+        source_name=source_name,
+        other_names=other_names,
+        start_url=chooser_url or retry_url(),
+        forum_url=_forum_url(),
+    )
+    return make_response(body, 409)
 
 
 # The texts, kept together so that they read as one voice.
@@ -86,4 +123,10 @@ IDP_UNTRUSTED = (
     "Сервер входа не прошёл проверку",
     "Сервер входа института ответил так, что форум не может принять его ответ. "
     "Сообщите об этом администраторам клуба.",
+)
+FOREIGN_PROVIDER = (
+    "Ответ пришёл от сервера входа другой организации",
+    "Вход был начат через одну организацию, а ответ пришёл от сервера входа другой, "
+    "поэтому он не принят и на форуме ничего не изменилось. Так бывает, если вход начат "
+    "в нескольких вкладках сразу. Начните вход заново с форума.",
 )
