@@ -259,8 +259,9 @@ class MemberSync:
         Discourse links a DiscourseConnect login (or `sync_sso`) to the account
         with the same e-mail: a listing with such an address must not reach the
         account until the person proves both listings are theirs (linking).
-        Only members Discourse confirmed to have no account (or whose account
-        was anonymized) are no risk.
+        An account counts once the bridge knows it (bound, or a login in flight
+        that is creating it); while neither listing has one, the first login
+        creates it and the other listing is the one held.
         """
         if self.federation is None or not self.federation.federated or not member.email:
             return []
@@ -269,7 +270,7 @@ class MemberSync:
         return [other for other in self.store.listing(member.email)
                 if other.external_id not in mine
                 and self.federation.source_of(other.external_id).code != own
-                and (other.linked_to or other.account in ("unknown", "pending", "bound"))]
+                and (other.linked_to or other.account in ("pending", "bound"))]
 
     def link(self, member: Member, anchor: Member, *, cause: str = "login") -> Member:
         """The person proved `member` and `anchor` are theirs: one account from now on.
