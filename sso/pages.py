@@ -27,7 +27,11 @@ def retry_url() -> str:
     return _forum_url() + "/session/sso?return_path=/"
 
 
-def error(status: int, title: str, message: str, *, retry: bool = True) -> Response:
+def error(status: int, title: str, message: str, *, retry: bool = True,
+          source_name: str | None = None) -> Response:
+    if source_name:
+        message += (" Если ошибка повторяется, обратитесь к администраторам организации "
+                    f"«{source_name}».")
     body = render_template(
         "sso/error.html",
         title=title,
@@ -38,9 +42,25 @@ def error(status: int, title: str, message: str, *, retry: bool = True) -> Respo
     return make_response(body, status)
 
 
-def not_member() -> Response:
-    body = render_template("sso/not_member.html", forum_url=_forum_url())
+def not_member(source_name: str | None = None) -> Response:
+    body = render_template("sso/not_member.html", forum_url=_forum_url(),
+                           source_name=source_name)
     return make_response(body, 403)
+
+
+def chooser(choices: list[dict], last: str | None) -> Response:
+    """The organisations a teacher may log in through; the remembered one first."""
+    ordered = sorted(choices, key=lambda c: c["code"] != last)
+    body = render_template("sso/chooser.html", choices=ordered, last=last,
+                           forum_url=_forum_url())
+    return make_response(body, 200)
+
+
+def link_required(source_name: str, other_names: list[str], chooser_url: str | None) -> Response:
+    body = render_template("sso/link_required.html", source_name=source_name,
+                           other_names=other_names, retry_url=chooser_url or retry_url(),
+                           forum_url=_forum_url())
+    return make_response(body, 409)
 
 
 # The texts, kept together so that they read as one voice.
@@ -81,6 +101,11 @@ FOREIGN_ISSUER = (
     "Ответ пришёл не от сервера входа института",
     "Ответ на вход пришёл не от того сервера входа, которому доверяет форум, "
     "и поэтому не принят. Начните вход заново с форума.",
+)
+FOREIGN_PROVIDER = (
+    "Ответ пришёл от сервера входа другой организации",
+    "Вход был начат через одну организацию, а ответ пришёл от сервера входа другой, "
+    "поэтому он не принят. Начните вход заново с форума.",
 )
 IDP_UNTRUSTED = (
     "Сервер входа не прошёл проверку",
