@@ -31,7 +31,8 @@ def start_login(browser: requests.Session, forum_url: str, source: str) -> Trace
     """From the forum's login link, through the chooser, to `source`'s provider."""
     start = get(browser, forum_url + "/session/sso?return_path=/")
     chooser = start.last
-    assert chooser.status_code == 200 and "/sso" in chooser.url, start.urls
+    assert chooser.status_code == 200, start.urls
+    assert "/sso" in chooser.url, start.urls
     onward = get(browser, choice_link(chooser, source))
     onward.hops[:0] = start.hops
     return onward
@@ -41,7 +42,8 @@ def log_in_through(browser: requests.Session, forum_url: str, source: str, sub: 
     """A whole login as `sub` of `source`'s identity provider; ends where the bridge sent it."""
     start = start_login(browser, forum_url, source)
     page = start.last
-    assert page.status_code == 200 and "/authorize" in page.url, start.urls
+    assert page.status_code == 200, start.urls
+    assert "/authorize" in page.url, start.urls
     done = click(browser, page, f"login-{sub}")
     done.hops[:0] = start.hops
     return done

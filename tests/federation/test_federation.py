@@ -76,10 +76,10 @@ def test_each_source_member_gets_their_sources_groups(client, tokens, forum, bro
                                                                      "r-smolensk"}
     assert set(the_user(forum, external_id="vyazma:v-2002")["groups"]) == {"club", "r-vyazma"}
     olga = client.get("/api/v1/members/t-1003", headers=tokens["institute"]).json
-    assert olga["source"] == "institute" and olga["external_id"] == "t-1003"
+    assert (olga["source"], olga["external_id"]) == ("institute", "t-1003")
     assert olga["account"] == "bound"
     ivan = client.get("/api/v1/sources/vyazma/members/v-2002", headers=tokens["vyazma"]).json
-    assert ivan["source"] == "vyazma" and ivan["external_id"] == "v-2002"
+    assert (ivan["source"], ivan["external_id"]) == ("vyazma", "v-2002")
 
 
 def test_before_linking_the_other_sources_login_changes_nothing(forum, maria, browser, work,
@@ -145,7 +145,8 @@ def test_one_sources_roster_removes_only_its_own_grants(client, tokens, forum, m
     after = the_user(forum, external_id="t-1001")
     assert after["id"] == account["id"]
     assert set(after["groups"]) == VYAZMA_GROUPS
-    assert not after.get("anonymized") and after.get("logged_out_count", 0) == logouts
+    assert not after.get("anonymized")
+    assert after.get("logged_out_count", 0) == logouts
     vyazma = client.get("/api/v1/sources/vyazma/members/v-2001", headers=tokens["vyazma"]).json
     assert vyazma["desired"]["active"] is True
 
@@ -169,7 +170,8 @@ def test_an_erasure_while_another_source_lists_the_person_is_refused(client, tok
         == "finished"
     assert the_user(forum, id=account["id"])["anonymized"]
     vyazma = client.get("/api/v1/sources/vyazma/members/v-2001", headers=tokens["vyazma"]).json
-    assert vyazma["desired"]["active"] is True and "linked_to" not in vyazma
+    assert vyazma["desired"]["active"] is True
+    assert "linked_to" not in vyazma
 
 
 def test_a_token_acts_for_its_own_source_only(client, tokens, maria):
