@@ -710,7 +710,7 @@ class MemberSync:
     def per_member_cost(self, external_ids: Iterable[str]) -> int:
         """Calls to converge these members one by one: a `sync_sso` for each bound
         account, plus a look-up first where the account is not known yet."""
-        cost = {"bound": 1, "unknown": 2, "pending": 2}
+        cost = {"bound": 1, "unknown": 2, "pending": 2, "linked": 1}
         return sum(cost.get(m.account, 0) for m in self.store.many(external_ids))
 
     # -- the managed groups ------------------------------------------------------------------
