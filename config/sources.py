@@ -66,6 +66,10 @@ class Source:
         """The external id the forum (and the bridge's store) knows this member by."""
         return local_id if self.legacy_ids else f"{self.code}:{local_id}"
 
+    def local_id(self, forum_id: str) -> str:
+        """The source's own id of one of its members' forum external ids."""
+        return forum_id if self.legacy_ids else forum_id.removeprefix(f"{self.code}:")
+
 
 @dataclass(frozen=True)
 class Federation:

@@ -21,6 +21,7 @@ from tests.support.servers import ThreadedServer, free_port
 
 INSTITUTE_TOKEN = "institute-token-" + secrets.token_hex(16)
 VYAZMA_TOKEN = "vyazma-token-" + secrets.token_hex(16)
+NETWORK_TOKEN = "network-token-" + secrets.token_hex(16)  # acts for both sources
 SECRETS = {"institute": secrets.token_hex(16), "vyazma": secrets.token_hex(16)}
 MARIA_EMAIL = "ivanova.mp@teachers.example.org"
 
@@ -79,7 +80,7 @@ sources:
     client_secret_env: OIDC_INSTITUTE_CLIENT_SECRET
     roles: {ROOT / "config" / "roles.yml"}
     events: {ROOT / "config" / "events.yml"}
-    tokens: [institute]
+    tokens: [institute, network]
     admin_roles: [administrator]
     legacy_ids: true
   vyazma:
@@ -89,14 +90,15 @@ sources:
     client_secret_env: OIDC_VYAZMA_CLIENT_SECRET
     roles: {ROOT / "config" / "demo" / "roles-vyazma.yml"}
     events: {ROOT / "config" / "demo" / "events-vyazma.yml"}
-    tokens: [vyazma]
+    tokens: [vyazma, network]
     admin_roles: [methodist]
 """, encoding="utf-8")
     federated = {key: value for key, value in environ.items() if not key.startswith("OIDC_")}
     return {
         **federated,
         "BRIDGE_CONFIG_DIR": str(config),
-        "BRIDGE_API_TOKENS": f"institute:{INSTITUTE_TOKEN},vyazma:{VYAZMA_TOKEN}",
+        "BRIDGE_API_TOKENS": (f"institute:{INSTITUTE_TOKEN},vyazma:{VYAZMA_TOKEN},"
+                              f"network:{NETWORK_TOKEN}"),
         "OIDC_INSTITUTE_CLIENT_SECRET": SECRETS["institute"],
         "OIDC_VYAZMA_CLIENT_SECRET": SECRETS["vyazma"],
     }
@@ -110,7 +112,8 @@ def app_config(environ):
 @pytest.fixture
 def tokens() -> dict[str, dict[str, str]]:
     return {"institute": {"Authorization": f"Bearer {INSTITUTE_TOKEN}"},
-            "vyazma": {"Authorization": f"Bearer {VYAZMA_TOKEN}"}}
+            "vyazma": {"Authorization": f"Bearer {VYAZMA_TOKEN}"},
+            "network": {"Authorization": f"Bearer {NETWORK_TOKEN}"}}
 
 
 @pytest.fixture

@@ -215,3 +215,31 @@ def test_a_code_or_issuer_of_another_provider_is_refused(forum, maria, browser, 
         assert current_user(forum, fresh) is None
     work()
     assert users(forum, email=MARIA_EMAIL) == []
+
+
+def test_a_token_of_several_sources_must_name_one(client, tokens, maria):
+    response = client.get("/api/v1/members/t-1001", headers=tokens["network"])
+    assert response.status_code == 400
+    assert response.json["error"] == "source_required"
+    for source, local_id in (("institute", "t-1001"), ("vyazma", "v-2001")):
+        named = client.get(f"/api/v1/sources/{source}/members/{local_id}",
+                           headers=tokens["network"])
+        assert named.status_code == 200
+        assert named.json["source"] == source
+    assert client.get("/api/v1/sources/nowhere/members/x",
+                      headers=tokens["network"]).status_code == 404
+
+
+def test_a_roster_speaks_its_sources_ids_and_legacy_ids_stay_unambiguous(client, tokens,
+                                                                         maria):
+    roster = [{"external_id": "v-2002", "email": "petrov.is@vyazma.example.org",
+               "roles": ["teacher"]}]
+    preview = client.post("/api/v1/sources/vyazma/roster?dry_run=true", json=roster,
+                          headers=tokens["vyazma"])
+    assert preview.status_code == 200
+    assert preview.json["diff"]["new_members"] == ["v-2002"]
+    assert preview.json["diff"]["offboarded"] == ["v-2001"]  # only its own source's members
+    clash = client.put("/api/v1/members/vyazma:v-9", json={"email": "a@example.org"},
+                       headers=tokens["institute"])
+    assert clash.status_code == 422
+    assert clash.json["error"] == "invalid_external_id"

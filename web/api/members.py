@@ -130,7 +130,10 @@ def post_roster():
     svc = current_services()
     plan = roster.plan(svc, g.source, rows)
     if dry_run:
-        return jsonify({"dry_run": True, "diff": plan.diff.as_dict(), "safety_valve": {
+        diff = plan.diff.as_dict()
+        if svc.config.federated:
+            diff = roster.local_diff(diff, g.source)
+        return jsonify({"dry_run": True, "diff": diff, "safety_valve": {
             "trips": plan.unsafe, "active": plan.active, "max_share": plan.max_share,
             "offboarded": len(plan.diff.offboarded), "losing_groups": len(plan.losing_groups),
         }})
