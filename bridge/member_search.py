@@ -10,6 +10,7 @@ a bigger roster is read in part, and the result says so.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import redis
@@ -45,8 +46,13 @@ def normalized(text: str) -> str:
 
 
 def find_members(connection: redis.Redis, query: str, *, limit: int = SHOWN,
-                 scan_cap: int = SCAN_CAP) -> Search:
-    """Members whose name, e-mail or external id contains `query` (case-insensitive)."""
+                 scan_cap: int = SCAN_CAP,
+                 within: Callable[[str], bool] | None = None) -> Search:
+    """Members whose name, e-mail or external id contains `query` (case-insensitive).
+
+    `within` narrows the search to the external ids it accepts (an administrator's
+    sources); the others are not read and do not count towards `scan_cap`.
+    """
     needle = normalized(query)
     matches: list[Found] = []
     seen: set[str] = set()  # SSCAN may return a member twice
@@ -54,7 +60,7 @@ def find_members(connection: redis.Redis, query: str, *, limit: int = SHOWN,
     for external_id in connection.sscan_iter(ALL_MEMBERS, count=BATCH):
         if len(seen) == scan_cap:
             break
-        if external_id in seen:
+        if external_id in seen or (within is not None and not within(external_id)):
             continue
         seen.add(external_id)
         batch.append(external_id)

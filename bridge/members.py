@@ -32,6 +32,8 @@ ALL_MEMBERS = "bridge:members"  # every external id the bridge knows
 DIRTY = "bridge:members:dirty"  # desired state changed, forum not yet converged
 USERNAME_INDEX = "bridge:usernames"  # lower(requested username) -> external_id
 BY_USER_ID = "bridge:members:by-user"  # forum user id -> external_id of the bound member
+EMAIL_INDEX = "bridge:members:email:"  # + lower(e-mail): external ids that listed it (a superset)
+LINKS = "bridge:members:links:"  # + an account's anchor: the members linked to its account
 
 AttributeValue = Annotated[StrictStr, Field(max_length=255)]
 
@@ -72,8 +74,11 @@ def check_member(member: MemberIn, roles: RolesConfig) -> list[dict]:
 #: unknown: not looked for yet; none: Discourse had none when last asked;
 #: pending: a login reply was issued and the account is being learned from Discourse;
 #: bound: `user_id` is the account Discourse keys on this member (its external id,
-#: or the e-mail where Discourse itself would match it at login); erased: anonymized.
-ACCOUNT_STATES = ("unknown", "none", "pending", "bound", "erased")
+#: or the e-mail where Discourse itself would match it at login); erased: anonymized;
+#: linked: the person proved this listing and another source's are one: the account
+#: is the one of the member `linked_to` names (the account's *anchor*, whose external
+#: id the forum keeps).
+ACCOUNT_STATES = ("unknown", "none", "pending", "bound", "erased", "linked")
 #: Discourse keeps a DiscourseConnect nonce this long: a login reply older than that
 #: can no longer create an account, so an account not found by then is not coming.
 LOGIN_WINDOW = 30 * 60
@@ -92,6 +97,7 @@ class Member:
     last_error: str | None = None
     removed: bool = False
     login_at: float | None = None  # when the last login reply was issued
+    linked_to: str | None = None  # the account's anchor, for a linked listing
 
     @property
     def active(self) -> bool:
@@ -104,6 +110,11 @@ class Member:
     @property
     def email(self) -> str:
         return self.desired.get("email", "")
+
+    @property
+    def anchor_id(self) -> str:
+        """The external id the forum keys this member's account on."""
+        return self.linked_to or self.external_id
 
     def login_in_flight(self, now: float) -> bool:
         """A login reply was issued recently enough that Discourse may still create the account."""
@@ -118,7 +129,7 @@ class Member:
 
     def public(self) -> dict[str, Any]:
         forum = {"user_id": self.user_id, "username": self.username} if self.bound else None
-        return {
+        public = {
             "external_id": self.external_id,
             "desired": self.desired,
             "version": self.version,
@@ -126,6 +137,9 @@ class Member:
             "forum": forum,
             "last_error": self.last_error,
         }
+        if self.linked_to:
+            public["linked_to"] = self.linked_to
+        return public
 
 
 # One step, so a binding learned meanwhile is never overwritten by "pending".
@@ -158,6 +172,52 @@ class MemberStore(VersionedStore[Member]):
 
     def _load(self, external_id: str, data: Mapping[str, str]) -> Member:
         return _member(external_id, data)
+
+    def accept_many(self, changes, *, chunk: int = 1000):
+        """Stored as every versioned entity is; each e-mail is indexed for the link check."""
+        changes = list(changes)
+        results = super().accept_many(changes, chunk=chunk)
+        pipe = self.r.pipeline(transaction=False)
+        for (external_id, desired, _, _), result in zip(changes, results, strict=True):
+            if result.applied and desired.get("email"):
+                pipe.sadd(EMAIL_INDEX + str(desired["email"]).lower(), external_id)
+        pipe.execute()
+        return results
+
+    def listing(self, email: str) -> list[Member]:
+        """The members whose desired e-mail is `email` (case-insensitive)."""
+        key = EMAIL_INDEX + email.lower()
+        found = [m for m in self.many(sorted(self.r.smembers(key)))
+                 if m.email.lower() == email.lower()]
+        return found
+
+    # -- one person, several sources --------------------------------------------------------
+
+    def link(self, external_id: str, anchor_id: str) -> None:
+        """This listing's account is the anchor's: the person proved both are theirs."""
+        self._unindex([external_id])
+        pipe = self.r.pipeline()
+        pipe.hset(PREFIX + external_id, mapping={"account": "linked", "linked_to": anchor_id})
+        pipe.hdel(PREFIX + external_id, "user_id", "username", "applied")
+        pipe.sadd(LINKS + anchor_id, external_id)
+        pipe.execute()
+
+    def linked(self, anchor_id: str) -> list[Member]:
+        """The listings linked to this anchor's account (the anchor itself not included)."""
+        return [m for m in self.many(sorted(self.r.smembers(LINKS + anchor_id)))
+                if m.linked_to == anchor_id]
+
+    def unlink_all(self, anchor_id: str) -> list[str]:
+        """Drop every link to the anchor's account (it was anonymized): each listing's
+        next login creates a new account."""
+        ids = sorted(self.r.smembers(LINKS + anchor_id))
+        pipe = self.r.pipeline()
+        for external_id in ids:
+            pipe.hset(PREFIX + external_id, "account", "none")
+            pipe.hdel(PREFIX + external_id, "linked_to", "applied")
+        pipe.delete(LINKS + anchor_id)
+        pipe.execute()
+        return ids
 
     # -- the name the bridge asks for ------------------------------------------------
 
@@ -298,7 +358,15 @@ def _member(external_id: str, data: Mapping[str, str]) -> Member:
         last_error=data.get("last_error"),
         removed=data.get("removed") == "1",
         login_at=float(login_at) if login_at else None,
+        linked_to=data.get("linked_to") or None,
     )
+
+
+def union(grants: Iterable[Grants]) -> Grants:
+    """What several listings of one person grant together."""
+    grants = list(grants)
+    return Grants(groups=frozenset().union(*(g.groups for g in grants)),
+                  admin=any(g.admin for g in grants), moderator=any(g.moderator for g in grants))
 
 
 def connect_payload(
@@ -309,18 +377,21 @@ def connect_payload(
     suppress_welcome_message: bool,
     nonce: str | None = None,
     return_sso_url: str | None = None,
+    grants: Grants | None = None,
+    external_id: str | None = None,
 ) -> dict[str, Any]:
     """The DiscourseConnect fields for an active member (login reply and `sync_sso`).
 
     Groups go as add_/remove_groups restricted to the managed groups, so groups
     the bridge does not manage are never touched; staff flags are always sent,
-    so a revoked role is revoked on the forum too.
+    so a revoked role is revoked on the forum too. For a linked account,
+    `grants` is what all its listings grant and `external_id` its anchor's.
     """
-    grants = member.grants(roles)
+    grants = member.grants(roles) if grants is None else grants
     payload: dict[str, Any] = {
         "nonce": nonce,
         "return_sso_url": return_sso_url,
-        "external_id": member.external_id,
+        "external_id": external_id or member.external_id,
         "email": member.email,
         "username": username,
         "name": member.desired.get("name") or username,

@@ -32,9 +32,10 @@ from bridge.discourse import (
     NotFound,
     ServerError,
 )
-from bridge.members import Member, MemberStore, applied_state, connect_payload
+from bridge.members import Member, MemberStore, applied_state, connect_payload, union
 from bridge.rolesync import SyncPlan, plan_sync
 from config.mapping import Grants, GroupSpec, RolesConfig
+from config.sources import Federation
 
 log = logging.getLogger(__name__)
 
@@ -59,11 +60,42 @@ class ManagedGroupMissing(DiscourseError):
     """A group `roles.yml` manages is not on the forum: the setup, not a member, is at fault."""
 
 
+class ListedElsewhere(ClientError):
+    """An erasure asked by one source while other sources still list the person."""
+
+
 @dataclass(frozen=True)
 class LoginReply:
     fields: dict[str, Any]  # the DiscourseConnect reply, to be signed
     sequence: int  # this member's login count: each login learns its account once
     sent: dict[str, Any]  # the grants the reply carries, as `Member.applied` keeps them
+    anchor: str  # the external id the reply carries: the account's, learned afterwards
+
+
+@dataclass
+class Account:
+    """One person's forum account and the listings (one per source) that grant on it.
+
+    Without links an account has one listing, its member. With links, the
+    anchor is the listing whose external id the forum keys the account on; its
+    binding (`user_id`, `applied`) stands for the whole account.
+    """
+
+    anchor: Member
+    listings: list[Member]  # the anchor first
+
+    @property
+    def active(self) -> bool:
+        return any(listing.active for listing in self.listings)
+
+    def grants(self, roles: RolesConfig) -> Grants:
+        return union(listing.grants(roles) for listing in self.listings)
+
+    def person(self, preferred: Member | None = None) -> Member:
+        """The listing whose e-mail and name go to the forum."""
+        if preferred is not None and preferred.active:
+            return preferred
+        return next((m for m in self.listings if m.active), preferred or self.anchor)
 
 
 @dataclass(frozen=True)
@@ -83,8 +115,10 @@ class MemberSync:
         roles: RolesConfig,
         redis_client: redis.Redis,
         options: SyncOptions,
+        federation: Federation | None = None,
         clock: Callable[[], float] = time.time,
     ):
+        self.federation = federation
         self.store = store
         self.discourse = discourse
         self.audit = audit
@@ -95,12 +129,29 @@ class MemberSync:
 
     # -- logins (the DiscourseConnect reply and `sync_sso` share one payload) --------------
 
-    def payload(self, member: Member, **reply: str | None) -> dict[str, Any]:
-        """The DiscourseConnect fields for an active member; `reply` adds nonce and return URL."""
+    def account(self, member: Member) -> Account:
+        """The member's account: the anchor and every listing linked to it."""
+        anchor = member
+        if member.linked_to:
+            anchor = self.store.get(member.linked_to) or member
+        listings = [anchor, *self.store.linked(anchor.external_id)] if self.federation \
+            and self.federation.federated else [anchor]
+        return Account(anchor, listings)
+
+    def payload(self, member: Member, *, account: Account | None = None,
+                **reply: str | None) -> dict[str, Any]:
+        """The DiscourseConnect fields for a member's account; `reply` adds nonce and return URL.
+
+        The fields are the person's (the member's own when active); the external
+        id, the groups and the flags are the account's.
+        """
+        account = account or self.account(member)
+        person = account.person(member)
         return connect_payload(
-            member, self.roles,
-            username=self.store.assign_username(member),
+            person, self.roles,
+            username=self.store.assign_username(person),
             suppress_welcome_message=self.options.suppress_welcome_message,
+            grants=account.grants(self.roles), external_id=account.anchor.external_id,
             **reply,
         )
 
@@ -110,11 +161,24 @@ class MemberSync:
         The account is not known yet: Discourse creates or finds it when the
         browser arrives, keyed by external id; `learn_login` finds it afterwards.
         """
-        fields = self.payload(member, nonce=nonce, return_sso_url=return_sso_url)
-        sequence = self.store.record_login(member.external_id, at=self.clock())
+        account = self.account(member)
+        fields = self.payload(member, account=account, nonce=nonce,
+                              return_sso_url=return_sso_url)
+        anchor = account.anchor.external_id
+        sequence = self.store.record_login(anchor, at=self.clock())
         self.audit.record(subject=self._subject(member), action="login", target="sso",
                           cause="login")
-        return LoginReply(fields, sequence, applied_state(member.grants(self.roles)))
+        return LoginReply(fields, sequence, applied_state(account.grants(self.roles)), anchor)
+
+    def listed_elsewhere(self, member: Member) -> list[str]:
+        """The other sources that still list this member's person (their account is shared)."""
+        if self.federation is None or not self.federation.federated:
+            return []
+        own = self.federation.source_of(member.external_id).code
+        others = {self.federation.source_of(m.external_id).code
+                  for m in self.account(member).listings
+                  if m.active and m.external_id != member.external_id}
+        return sorted(others - {own})
 
     def learn_login(self, external_id: str, sent: Mapping[str, Any]) -> dict:
         """After a login reply: bind the account Discourse now has for this external id.
@@ -141,30 +205,87 @@ class MemberSync:
         self.store.record_applied(external_id, grants)
         member.applied = applied_state(grants)
         result: dict[str, Any] = {"result": "account bound", "user_id": member.user_id}
-        if member.applied != applied_state(member.grants(self.roles)):
+        if member.applied != applied_state(self.account(member).grants(self.roles)):
             result.update(self.converge(member, cause="login"))  # changed since the reply
         return result
 
     # -- one member --------------------------------------------------------------------
 
     def converge(self, member: Member, *, cause: str) -> dict:
-        """Make one member's forum account match their desired state."""
-        if not member.active:
-            return self.offboard(member, cause=cause)
-        if not member.bound and member.account in ("unknown", "pending"):
-            self.look_up(member, cause=cause)  # "none" changes only by a login
-        if member.bound:
-            if member.applied == applied_state(member.grants(self.roles)):
-                return {"result": "unchanged"}
-            return self._sync_sso(member, cause=cause, action="member.sync")
-        if member.account == "pending":
-            return {"result": "login in progress: its reply carried the groups"}
-        if self.options.precreate_users and member.account == "none":
-            return self._sync_sso(member, cause=cause, action="account.create")
-        return {"result": "no forum account yet: groups are applied at first login",
-                "account": member.account}
+        """Make one member's forum account match their desired state.
 
-    def offboard(self, member: Member, *, cause: str) -> dict:
+        A member whose person other sources still list leaves the account to
+        them: only this source's grants go (and an erasure needs `unlink`).
+        """
+        account = self.account(member)
+        if not member.active:
+            others = [m for m in account.listings if m.active]
+            if not others:
+                return self.offboard(member, cause=cause, account=account)
+            if member.desired.get("erase"):
+                if not member.desired.get("unlink"):
+                    raise ListedElsewhere(
+                        f"member {member.external_id} is still listed by "
+                        f"{', '.join(self.listed_elsewhere(member))}: not anonymized")
+                return self.offboard(member, cause=cause, account=account)
+            result = self._converge_account(account, cause=cause)
+            self.audit.record(subject=self._subject(member), action="account.leave",
+                              target=str(account.anchor.user_id or "-"), cause=cause,
+                              detail="other sources still list the person")
+            self.store.forget_personal_data(member)
+            return {**result, "result": "left: other sources still list the person"}
+        return self._converge_account(account, cause=cause, member=member)
+
+    def _converge_account(self, account: Account, *, cause: str,
+                          member: Member | None = None) -> dict:
+        anchor = account.anchor
+        if not anchor.bound and anchor.account in ("unknown", "pending"):
+            self.look_up(anchor, cause=cause)  # "none" changes only by a login
+        if anchor.bound:
+            if anchor.applied == applied_state(account.grants(self.roles)):
+                return {"result": "unchanged"}
+            return self._sync_sso(anchor, cause=cause, action="member.sync", account=account)
+        if anchor.account == "pending":
+            return {"result": "login in progress: its reply carried the groups"}
+        if (self.options.precreate_users and anchor.account == "none"
+                and not self.email_conflicts(anchor)):
+            return self._sync_sso(anchor, cause=cause, action="account.create", account=account)
+        return {"result": "no forum account yet: groups are applied at first login",
+                "account": (member or anchor).account}
+
+    def email_conflicts(self, member: Member) -> list[Member]:
+        """Other sources' members whose account may hold this member's e-mail.
+
+        Discourse links a DiscourseConnect login (or `sync_sso`) to the account
+        with the same e-mail: a listing with such an address must not reach the
+        account until the person proves both listings are theirs (linking).
+        An account counts once the bridge knows it (bound, or a login in flight
+        that is creating it); while neither listing has one, the first login
+        creates it and the other listing is the one held.
+        """
+        if self.federation is None or not self.federation.federated or not member.email:
+            return []
+        own = self.federation.source_of(member.external_id).code
+        mine = {m.external_id for m in self.account(member).listings}
+        return [other for other in self.store.listing(member.email)
+                if other.external_id not in mine
+                and self.federation.source_of(other.external_id).code != own
+                and (other.linked_to or other.account in ("pending", "bound"))]
+
+    def link(self, member: Member, anchor: Member, *, cause: str = "login") -> Member:
+        """The person proved `member` and `anchor` are theirs: one account from now on.
+
+        The anchor here is the other listing's account anchor; returns it.
+        """
+        anchor = self.account(anchor).anchor
+        self.store.link(member.external_id, anchor.external_id)
+        self.audit.record(subject=self._subject(member), action="account.link",
+                          target=anchor.external_id, cause=cause)
+        member.account, member.linked_to = "linked", anchor.external_id
+        member.user_id = None
+        return anchor
+
+    def offboard(self, member: Member, *, cause: str, account: Account | None = None) -> dict:
         """Take the grants away, log out, anonymize when asked: confirmed, or an error.
 
         Acts only on the account bound to this member, looked up by external id
@@ -173,14 +294,16 @@ class MemberSync:
         """
         subject = self._subject(member)
         erase = bool(member.desired.get("erase")) and member.removed
+        account = account or self.account(member)
         if member.account == "erased":
             return {"result": "already anonymized", "account": "erased"}
-        if not member.bound:
+        leaver, member = member, account.anchor  # the account is acted on through its anchor
+        if not member.bound and member.account != "erased":
             self.look_up(member, cause=cause, required=True)
         if not member.bound:
             self.audit.record(subject=subject, action="offboard", target="-", cause=cause,
                               result="no forum account")
-            self.store.forget_personal_data(member)
+            self.store.forget_personal_data(leaver)
             return {"result": "no forum account: nothing to log out or anonymize",
                     "account": member.account}
         user_id = member.user_id
@@ -193,17 +316,26 @@ class MemberSync:
                               "exists: nothing was logged out or anonymized") from None
         self.audit.record(subject=subject, action="logout", target=str(user_id), cause=cause)
         result: dict[str, Any] = {"user_id": user_id, "logged_out": True}
-        if member.applied != applied_state(member.grants(self.roles)):
-            self._sync_sso(member, cause=cause, action="member.offboard")
+        if member.applied != applied_state(account.grants(self.roles)):
+            self._sync_sso(member, cause=cause, action="member.offboard", account=account,
+                           person=leaver)
         if erase:
             self.discourse.anonymize(user_id)
             self.audit.record(subject=subject, action="anonymize", target=str(user_id),
                               cause=cause)
             self.store.record_erased(member.external_id)
+            # Discourse dropped the account's DiscourseConnect record with its data:
+            # every listing's next login creates a new account.
+            unlinked = self.store.unlink_all(member.external_id)
+            if member is not leaver and member.active:
+                self.store.record_no_account([member.external_id])
+            if unlinked:
+                self.audit.record(subject=subject, action="account.unlink",
+                                  target=",".join(unlinked), cause=cause)
             member.account, member.user_id = "erased", None
             result["anonymized"] = True
         result["result"] = "anonymized" if erase else "offboarded"
-        self.store.forget_personal_data(member)
+        self.store.forget_personal_data(leaver)
         return result
 
     def look_up(self, member: Member, *, cause: str, required: bool = False) -> None:
@@ -226,10 +358,12 @@ class MemberSync:
         self.store.record_no_account([member.external_id])
         member.account = "none"
 
-    def _sync_sso(self, member: Member, *, cause: str, action: str) -> dict:
-        """One call that sets the member's managed groups and staff flags together."""
-        user = self.discourse.sync_sso(self.payload(member))
-        grants = member.grants(self.roles)
+    def _sync_sso(self, member: Member, *, cause: str, action: str,
+                  account: Account | None = None, person: Member | None = None) -> dict:
+        """One call that sets the account's managed groups and staff flags together."""
+        account = account or self.account(member)
+        user = self.discourse.sync_sso(self.payload(person or member, account=account))
+        grants = account.grants(self.roles)
         if isinstance(user, dict) and isinstance(user.get("id"), int):
             self._bind(member, user, cause=cause)  # the answer is keyed by external id
         self.store.record_applied(member.external_id, grants)
@@ -383,13 +517,14 @@ class MemberSync:
         have = {str(g.get("name")) for g in user.get("groups") or []} & self.roles.managed
         if member is None:
             return self._remove_outsider(user_id, have & self.roles.exclusive, cause=cause)
-        grants = member.grants(self.roles)
+        account = self.account(member)
+        grants = account.grants(self.roles)
         flags = (bool(user.get("admin")), bool(user.get("moderator")))
         if have == grants.groups and flags == (grants.admin, grants.moderator):
             self.store.record_applied(member.external_id, grants)
             return {"result": "unchanged", "member": member.external_id}
         self.expect_changes([user_id])
-        result = self._sync_sso(member, cause=cause, action="member.repair")
+        result = self._sync_sso(member, cause=cause, action="member.repair", account=account)
         return {**result, "member": member.external_id}
 
     def _remove_outsider(self, user_id: int, groups: set[str], *, cause: str) -> dict:
@@ -455,11 +590,15 @@ class MemberSync:
                 if member.external_id in staff_changes:
                     self._sync_sso(member, cause=cause, action="staff.sync")
                 if not member.active and member.external_id in dirty:
-                    # The pass took the groups away already: log out, anonymize if asked.
-                    member.applied = applied_state(member.grants(self.roles))
-                    self.offboard(member, cause=cause)
+                    if member.linked_to or self.store.linked(member.external_id):
+                        self.converge(member, cause=cause)  # others may keep the account
+                    else:
+                        # The pass took the groups away already: log out, anonymize if asked.
+                        member.applied = applied_state(member.grants(self.roles))
+                        self.offboard(member, cause=cause)
                 if member.bound:  # an anonymized account is no longer the member's
-                    applied[member.external_id] = member.grants(self.roles)
+                    applied[member.external_id] = plan.wanted.get(member.user_id,
+                                                                  member.grants(self.roles))
             except InvalidCredentials:
                 raise
             except ClientError as error:  # this member's problem: the pass goes on
@@ -529,7 +668,7 @@ class MemberSync:
         unbound = sorted({uid for ids in current.values() for uid in ids} - bound)
         if not unbound:
             return set()
-        by_external = {m.external_id: m for m in members if not m.bound}
+        by_external = {m.external_id: m for m in members if not m.bound and not m.linked_to}
         owners = self._account_owners(unbound)
         outsiders = set()
         for user_id in unbound:
@@ -571,7 +710,7 @@ class MemberSync:
     def per_member_cost(self, external_ids: Iterable[str]) -> int:
         """Calls to converge these members one by one: a `sync_sso` for each bound
         account, plus a look-up first where the account is not known yet."""
-        cost = {"bound": 1, "unknown": 2, "pending": 2}
+        cost = {"bound": 1, "unknown": 2, "pending": 2, "linked": 1}
         return sum(cost.get(m.account, 0) for m in self.store.many(external_ids))
 
     # -- the managed groups ------------------------------------------------------------------

@@ -72,11 +72,28 @@ class BridgeCollector:
             jobs.add_metric([state], count)
         yield jobs
 
+        dirty = self.services.members.dirty_ids()
         yield GaugeMetricFamily(
             "bridge_members_dirty", "Members whose forum state is not yet converged",
-            value=len(self.services.members.dirty_ids()),
+            value=len(dirty),
         )
+        yield from self._by_source(dirty)
         yield GaugeMetricFamily(
             "bridge_discourse_budget_used", "Admin API calls spent in the current window",
             value=self.services.budget.used(),
         )
+
+    def _by_source(self, dirty: list[str]):
+        """Members and the not-yet-converged ones, labelled by the source listing them."""
+        federation = self.services.config.sources
+        listed = GaugeMetricFamily("bridge_source_members", "Members the bridge knows, by source",
+                                   labels=["source"])
+        lagging = GaugeMetricFamily("bridge_source_members_dirty",
+                                    "Members not yet converged, by source", labels=["source"])
+        for family, ids in ((listed, self.services.members.all_ids()), (lagging, dirty)):
+            counts = dict.fromkeys(federation.codes, 0)
+            for external_id in ids:
+                counts[federation.source_of(external_id).code] += 1
+            for code, count in counts.items():
+                family.add_metric([code], count)
+            yield family

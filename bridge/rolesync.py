@@ -13,8 +13,8 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from bridge.members import Member
-from config.mapping import RolesConfig
+from bridge.members import Member, union
+from config.mapping import Grants, RolesConfig
 
 
 @dataclass
@@ -35,6 +35,7 @@ class SyncPlan:
     staff: list[str]  # external ids whose admin/moderator flags must change
     members_by_user: dict[int, str]  # forum user id -> external id, for the audit
     kept_outsiders: dict[str, list[int]]  # group -> outsiders a non-exclusive group keeps
+    wanted: dict[int, Grants] = field(default_factory=dict)  # forum user id -> its grants
 
     @property
     def outsider_accounts(self) -> set[int]:
@@ -82,7 +83,15 @@ def plan_sync(
     confirmed is left alone (it may be a member whose account is still being
     learned). `staff` maps user ids to their (admin, moderator).
     """
+    members = list(members)
     bound = {m.user_id: m for m in members if m.bound}
+    # An account's grants are what all its listings grant (one person, several sources).
+    wanted_by_user = {uid: m.grants(roles) for uid, m in bound.items()}
+    anchors = {m.external_id: uid for uid, m in bound.items()}
+    for member in members:
+        uid = anchors.get(member.linked_to) if member.linked_to else None
+        if uid is not None:
+            wanted_by_user[uid] = union([wanted_by_user[uid], member.grants(roles)])
     outsiders = set(outsiders) - set(bound)
     plans = {group: GroupPlan(group) for group in current}
     kept: dict[str, list[int]] = defaultdict(list)
@@ -97,7 +106,7 @@ def plan_sync(
 
     staff_changes = []
     for user_id, member in sorted(bound.items()):
-        wanted = member.grants(roles)
+        wanted = wanted_by_user[user_id]
         have = present.get(user_id, set())
         for group in sorted((wanted.groups - have) & plans.keys()):
             plans[group].add.append(user_id)
@@ -111,6 +120,7 @@ def plan_sync(
         staff=staff_changes,
         members_by_user={uid: m.external_id for uid, m in bound.items()},
         kept_outsiders=dict(kept),
+        wanted=wanted_by_user,
     )
 
 

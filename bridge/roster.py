@@ -191,6 +191,7 @@ class RosterPlan:
     diff: RosterDiff
     active: int  # active members stored now
     max_share: float
+    source: Source | None = None  # whose roster it is
 
     @property
     def losing_groups(self) -> dict[str, list[str]]:
@@ -261,6 +262,7 @@ def plan_roster(
         diff=roster_diff(stored, desired, roles),
         active=sum(1 for m in stored.values() if m.active),
         max_share=max_share,
+        source=source,
     )
 
 

@@ -41,6 +41,7 @@ class Services:
             audit=self.audit,
             roles=self.config.roles,
             redis_client=self.redis,
+            federation=self.config.sources,
             options=SyncOptions(
                 precreate_users=settings.precreate_users,
                 suppress_welcome_message=settings.suppress_welcome_message,

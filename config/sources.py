@@ -66,6 +66,10 @@ class Source:
         """The external id the forum (and the bridge's store) knows this member by."""
         return local_id if self.legacy_ids else f"{self.code}:{local_id}"
 
+    def local_id(self, forum_id: str) -> str:
+        """The source's own id of one of its members' forum external ids."""
+        return forum_id if self.legacy_ids else forum_id.removeprefix(f"{self.code}:")
+
 
 @dataclass(frozen=True)
 class Federation:
@@ -171,6 +175,7 @@ def load_sources(
     problems: list[str] = []
     token_owner: dict[str, str] = {}
     used_shared_events = False
+    legacy_codes: list[str] = []
     raw_sources = check.mapping(top.get("sources"), "sources")
     if not raw_sources:
         check.fail("sources", "at least one source is required")
@@ -203,6 +208,8 @@ def load_sources(
         if not isinstance(legacy, bool):
             check.fail(f"{key}.legacy_ids", "must be true or false")
             legacy = False
+        if legacy:
+            legacy_codes.append(code)
         tokens = check.names(spec.get("tokens"), f"{key}.tokens")
         if not tokens:
             check.fail(f"{key}.tokens", "at least one token name (from BRIDGE_API_TOKENS)")
@@ -231,9 +238,9 @@ def load_sources(
         )
     if used_shared_events:
         problems += shared_events_problems
-    legacy = [code for code, s in sources.items() if s.legacy_ids]
-    if len(legacy) > 1:
-        check.fail("sources", f"at most one source may have legacy_ids: {', '.join(legacy)}")
+    if len(legacy_codes) > 1:
+        check.fail("sources",
+                   f"at most one source may have legacy_ids: {', '.join(legacy_codes)}")
     for name in settings.api_tokens:
         if name not in token_owner:
             problems.append(f"BRIDGE_API_TOKENS: the token {name!r} is listed by no source "

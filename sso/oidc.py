@@ -27,7 +27,6 @@ from requests.adapters import HTTPAdapter
 
 from web.current import SERVICES_KEY
 
-CLIENT_NAME = "institute"
 EXTENSION_KEY = "authlib.integrations.flask_client"  # where OAuth.init_app puts itself
 TIMEOUT_SECONDS = 10
 #: Bytes of randomness in each login's `state`, `nonce` and PKCE code verifier
@@ -183,27 +182,34 @@ def check_response_issuer(client: FlaskOAuth2App, sent: list[str]) -> None:
 
 
 def init_app(app: Flask) -> None:
-    settings = app.config[SERVICES_KEY].settings
+    """One client per source, named by its code, each held to its own issuer."""
+    config = app.config[SERVICES_KEY].config
     oauth = OAuth(app)
-    oauth.register(
-        CLIENT_NAME,
-        client_cls=InstituteClient,
-        issuer=settings.oidc_issuer,
-        client_id=settings.oidc_client_id,
-        client_secret=settings.oidc_client_secret,
-        # Discovery 1.0 §4: a terminating slash of the issuer is dropped before appending.
-        server_metadata_url=settings.oidc_issuer.rstrip("/") + "/.well-known/openid-configuration",
-        client_kwargs={
-            "scope": settings.oidc_scopes,
-            "code_challenge_method": "S256",
-            "default_timeout": TIMEOUT_SECONDS,
-        },
-    )
+    for source in config.sources.sources.values():
+        oauth.register(
+            source.code,
+            client_cls=InstituteClient,
+            issuer=source.issuer,
+            client_id=source.client_id,
+            client_secret=source.client_secret,
+            # Discovery 1.0 §4: a terminating slash of the issuer is dropped before appending.
+            server_metadata_url=source.issuer.rstrip("/") + "/.well-known/openid-configuration",
+            client_kwargs={
+                "scope": source.scopes,
+                "code_challenge_method": "S256",
+                "default_timeout": TIMEOUT_SECONDS,
+            },
+        )
+
+
+def client(source: str) -> FlaskOAuth2App:
+    """The current app's client of this source's identity provider."""
+    return current_app.extensions[EXTENSION_KEY].create_client(source)
 
 
 def institute() -> FlaskOAuth2App:
-    """The current app's client of the institute's identity provider."""
-    return current_app.extensions[EXTENSION_KEY].create_client(CLIENT_NAME)
+    """The client of a single-source bridge (the institute's provider)."""
+    return client(current_app.config[SERVICES_KEY].config.sources.codes[0])
 
 
 def external_id_from(client: FlaskOAuth2App, token: dict[str, Any], claim: str) -> str:
@@ -229,14 +235,33 @@ def _userinfo_about(client: FlaskOAuth2App, token: dict[str, Any], *, subject: A
     return info
 
 
-def end_session_url(*, id_token: str | None, post_logout_redirect_uri: str) -> str | None:
-    """RP-initiated logout at the identity provider, if it offers it."""
-    client = institute()
-    metadata = client.load_server_metadata()
+def verified_email(oauth: FlaskOAuth2App, token: dict[str, Any]) -> str | None:
+    """The e-mail the provider asserts as verified (lowercased), from the ID token or userinfo.
+
+    Linking one person's listings in two sources rests on it: each provider
+    must vouch for the address, not merely repeat it.
+    """
+    claims = token.get("userinfo") or {}
+    if "email" not in claims or "email_verified" not in claims:
+        try:
+            claims = {**_userinfo_about(oauth, token, subject=claims.get("sub")), **claims}
+        except (UntrustedProviderError, *IDP_ERRORS):
+            return None
+    email = claims.get("email")
+    if isinstance(email, str) and email and claims.get("email_verified") is True:
+        return email.strip().lower()
+    return None
+
+
+def end_session_url(*, source: str, id_token: str | None,
+                    post_logout_redirect_uri: str) -> str | None:
+    """RP-initiated logout at the source's identity provider, if it offers it."""
+    oauth = client(source)
+    metadata = oauth.load_server_metadata()
     if not metadata.get("end_session_endpoint"):
         return None
-    return client.create_logout_url(
+    return oauth.create_logout_url(
         post_logout_redirect_uri=post_logout_redirect_uri,
         id_token_hint=id_token,
-        client_id=client.client_id,
+        client_id=oauth.client_id,
     )["url"]

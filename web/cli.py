@@ -6,6 +6,7 @@ import json
 import time
 
 import click
+import requests
 from flask.cli import AppGroup, with_appcontext
 
 from bridge import discourse_connect
@@ -145,6 +146,10 @@ def doctor():
                + ("" if hook.ok else f" (found: {hook.found}, active: {hook.active}, missing: "
                   f"{', '.join(hook.missing_events) or 'none'}; run `flask --app wsgi discourse "
                   "setup --webhooks`)"))
+    for source in svc.config.sources.sources.values():
+        label = f"identity provider of {source.code}" if svc.config.federated else \
+            "identity provider"
+        _check_identity_provider(source, label, report, warn)
     names = {c.get("slug") for c in svc.discourse.categories()}
     for slug in sorted(svc.config.events.categories):
         report(slug in names, f"category {slug} exists")
@@ -191,6 +196,28 @@ def _check_logout_redirect(svc, report, warn) -> None:
     else:
         warn(f"logout_redirect is {actual or 'empty'}, expected {expected}: a forum logout "
              "would leave the bridge's and the identity provider's sessions open")
+
+
+def _check_identity_provider(source, label: str, report, warn) -> None:
+    """Each source's provider publishes a discovery document naming its configured issuer.
+
+    A warning, not a failure: `doctor` is about the forum, and the provider may
+    be out of this host's reach (logins are the browser's way to it).
+    """
+    from sso.oidc import TIMEOUT_SECONDS, UntrustedProviderError, checked_metadata
+
+    url = source.issuer.rstrip("/") + "/.well-known/openid-configuration"
+    try:
+        response = requests.get(url, timeout=TIMEOUT_SECONDS)
+        response.raise_for_status()
+        checked_metadata(response.json(), issuer=source.issuer)
+    except (requests.RequestException, ValueError) as error:
+        warn(f"{label}: discovery at {url} failed ({type(error).__name__})")
+        return
+    except UntrustedProviderError as error:
+        warn(f"{label}: {error.description}")
+        return
+    report(True, f"{label} at {source.issuer} publishes its discovery document")
 
 
 def _without_query(url: str) -> str:

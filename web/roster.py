@@ -25,8 +25,25 @@ from workers import enqueue
 STATUS = {"malformed": 400, "invalid": 422, "unsafe": 409, "too_large": 413}
 
 
-def api_error(refusal: RosterRefused) -> ApiError:
-    return ApiError(STATUS[refusal.reason], refusal.code, refusal.message, refusal.details)
+def api_error(refusal: RosterRefused, source: Source | None = None) -> ApiError:
+    details = refusal.details
+    if source is not None and isinstance(details, dict) and "offboarded_ids" in details:
+        details = {**details,
+                   "offboarded_ids": [source.local_id(i) for i in details["offboarded_ids"]],
+                   "losses": {source.local_id(i): g for i, g in details["losses"].items()}}
+    return ApiError(STATUS[refusal.reason], refusal.code, refusal.message, details)
+
+
+def local_diff(diff: dict, source: Source) -> dict:
+    """A roster diff (`RosterDiff.as_dict`) in the source's own ids."""
+    local = source.local_id
+    return {
+        "joins": {g: [local(i) for i in ids] for g, ids in diff["joins"].items()},
+        "leaves": {g: [local(i) for i in ids] for g, ids in diff["leaves"].items()},
+        "staff": {local(i): flags for i, flags in diff["staff"].items()},
+        **{key: [local(i) for i in diff[key]] for key in ("offboarded", "new_members",
+                                                          "changed")},
+    }
 
 
 def rows_from_csv(source: Source, raw: bytes) -> list[dict]:
@@ -53,7 +70,7 @@ def apply(
     try:
         changed = apply_roster(svc.members, roster_plan, force=force)
     except RosterRefused as refusal:
-        raise api_error(refusal) from None
+        raise api_error(refusal, roster_plan.source) from None
     job_id = enqueue.changes(svc, changed, cause, force=force) if changed else None
     summary = {"members": len(roster_plan.members), "changed": len(changed),
                "offboarded": len(roster_plan.diff.offboarded)}

@@ -29,7 +29,6 @@ from werkzeug.exceptions import HTTPException
 
 from bridge.members import EXTERNAL_ID
 from bridge.rendering import MOSCOW
-from config import Source
 from sso import IDENTITY_KEY  # the member verified by the OIDC login
 from web.api.common import ascii_number
 from web.current import current_services
@@ -69,12 +68,6 @@ class Admin:
     sources: tuple[str, ...] = ()  # the sources this administrator manages
 
     @property
-    def source(self) -> Source:
-        """The source a roster upload is for: the administrator's first (until chosen)."""
-        federation = current_services().config.sources
-        return federation[(self.sources or tuple(federation.codes))[0]]
-
-    @property
     def label(self) -> str:
         return f"token:{self.name}" if self.kind == "token" else f"member:{self.name}"
 
@@ -108,7 +101,10 @@ def current_admin() -> Admin | None:
             if member.grants(svc.config.roles).admin:
                 return Admin("member", external_id, tuple(federation.codes))
             return None
-        source = federation.source_of(external_id)
+        try:
+            source = federation.source_of(external_id)
+        except KeyError:  # an id of no source (no legacy source, no prefix): nobody's admin
+            return None
         sources = federation.administers(source, member.desired.get("roles", []))
         if sources:
             return Admin("member", external_id, tuple(sources))

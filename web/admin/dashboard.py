@@ -12,6 +12,8 @@ from bridge.members import ALL_MEMBERS, DIRTY
 from bridge.services import Services
 from web import charts
 from web.admin.access import bp
+from web.admin.jobs import failed_in_scope
+from web.admin.scope import Scope, scope, several_sources, source_code
 from web.current import current_services
 from workers.members import RECONCILE_KEY
 from workers.queue import job_counts
@@ -49,20 +51,46 @@ def last_reconciliation(svc: Services) -> dict | None:
     }
 
 
+def members_by_source(svc: Services, key: str, shown: Scope) -> dict[str, int]:
+    """How many of a set's members (ALL_MEMBERS, DIRTY) each shown source has."""
+    codes = svc.config.sources.codes  # in the order sources.yml lists them
+    counts = {code: 0 for code in codes if code in shown.codes}
+    for forum_id in set(svc.redis.sscan_iter(key, count=1000)):
+        code = source_code(forum_id)
+        if code in counts:
+            counts[code] += 1
+    return counts
+
+
 @bp.get("/", strict_slashes=False)
 def dashboard():
     svc = current_services()
+    shown = scope()
     limit = svc.settings.discourse_max_reqs_per_minute
     used = svc.budget.used()
     store = EventStore(svc.redis)
+    jobs = job_counts(svc.redis_raw)  # the queue is one for every source
+    per_source = None
+    if several_sources():
+        per_source = members_by_source(svc, ALL_MEMBERS, shown)
+        dirty = sum(members_by_source(svc, DIRTY, shown).values())
+        members = sum(per_source.values())
+    else:
+        dirty, members = svc.redis.scard(DIRTY), svc.redis.scard(ALL_MEMBERS)
+    if not shown.everything:
+        jobs["failed"] = len(failed_in_scope(svc, shown))
+    events_dirty = [e for e in store.dirty_ids() if shown.everything or shown.has(e)]
     return render_template(
         "admin/dashboard.html",
-        jobs=job_counts(svc.redis_raw),
-        dirty=svc.redis.scard(DIRTY),
-        members=svc.redis.scard(ALL_MEMBERS),
-        events_dirty=len(store.dirty_ids()),
+        jobs=jobs,
+        dirty=dirty,
+        members=members,
+        per_source=per_source,
+        events_dirty=len(events_dirty),
         budget={"used": used, "limit": limit,
                 "percent": round(100 * used / limit) if limit else 0},
-        reconcile=last_reconciliation(svc),
+        # The repair is forum-wide: shown to whoever manages every source.
+        reconcile=last_reconciliation(svc) if shown.everything else None,
+        reconcile_shown=shown.everything,
         charts=charts.overview_charts(svc.redis, limit=limit, now=time.time()),
     )

@@ -10,6 +10,7 @@ from web.admin.access import (
     bp,
     page_number,
 )
+from web.admin.scope import scope, source_code
 from web.current import current_services
 
 _EVENT_STATUS = {"scheduled": "запланировано", "cancelled": "отменено"}
@@ -18,11 +19,12 @@ _EVENT_STATUS = {"scheduled": "запланировано", "cancelled": "отм
 @bp.get("/events")
 def events():
     svc = current_services()
+    within = scope()
+    federation = svc.config.sources
     store = EventStore(svc.redis)
-    kinds = svc.config.events.kinds
     dirty = set(store.dirty_ids())
-    found = sorted(store.all(), key=lambda e: str(e.desired.get("starts_at") or ""),
-                   reverse=True)
+    found = sorted((e for e in store.all() if within.everything or within.has(e.external_id)),
+                   key=lambda e: str(e.desired.get("starts_at") or ""), reverse=True)
     page = page_number()
     shown = found[(page - 1) * PAGE : page * PAGE]
     forum_url = svc.settings.discourse_url.rstrip("/")
@@ -30,8 +32,12 @@ def events():
     for event in shown:
         desired = event.desired
         kind = desired.get("kind") or ""
+        code = source_code(event.external_id)
+        # Each source announces with its own kinds (sources.yml `events:`).
+        kinds = federation[code].events.kinds if code else svc.config.events.kinds
         rows.append({
             "external_id": event.external_id,
+            "source": code,
             "title": desired.get("title") or "—",
             "kind": getattr(kinds.get(kind), "label", None) or kind or "—",
             "starts_at": desired.get("starts_at"),

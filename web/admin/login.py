@@ -53,11 +53,14 @@ def login():
 
 def _login_page(*, error: str | None = None, status: int = 200) -> Response:
     external_id = session.get(IDENTITY_KEY)
+    federation = current_services().config.sources
     body = render_template(
         "admin/login.html",
         error=error,
         next=safe_next(request.values.get("next")),
         signed_in_member=external_id if isinstance(external_id, str) else None,
+        # With several sources each administrator logs in through their own source.
+        login_sources=list(federation.sources.values()) if len(federation.sources) > 1 else [],
     )
     return make_response(body, status)
 

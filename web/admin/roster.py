@@ -22,8 +22,10 @@ from flask import (
 
 from bridge.roster import RosterPlan
 from bridge.services import Services
+from config import Source
 from web import roster
-from web.admin.access import bp
+from web.admin.access import bp, error_page
+from web.admin.scope import SOURCE_FIELD, managed
 from web.api.common import MAX_ROSTER_BODY, ApiError, parse_json
 from web.current import current_services
 
@@ -37,6 +39,7 @@ _ROSTER_ERRORS = {
     "too_deeply_nested": "В JSON слишком глубокая вложенность — ничего не сохранено.",
     "empty_roster": "Выберите файл или вставьте список в поле.",
     "payload_too_large": "Список должен быть не больше 20 МБ.",
+    "source_required": "Выберите, чей это список: он заменит участников только этого источника.",
 }
 
 
@@ -47,7 +50,22 @@ LIST_CAP = 30  # ids shown per cell of the roster preview before "и ещё N"
 _ROSTER_KEY = re.compile(r"\A[A-Za-z0-9_-]{16,64}\Z")
 
 
-def _uploaded_rows() -> list:
+def _chosen_source() -> Source:
+    """The source the roster replaces: the administrator's only one, or the one chosen.
+
+    Whoever manages several sources must choose, among them, in the form.
+    """
+    mine = managed()
+    if len(mine) == 1:
+        return mine[0]
+    chosen = request.form.get(SOURCE_FIELD, "")
+    found = next((source for source in mine if source.code == chosen), None)
+    if found is None:
+        raise ApiError(400, "source_required", "Choose the source the roster is for.")
+    return found
+
+
+def _uploaded_rows(source: Source) -> list:
     """The roster from the form: a CSV or JSON file, or text pasted into the field."""
     upload = request.files.get("roster")
     if upload is not None and upload.filename:
@@ -66,15 +84,20 @@ def _uploaded_rows() -> list:
         if not isinstance(rows, list):
             raise ApiError(422, "invalid_roster", "The roster must be a JSON array of members.")
         return rows
-    return roster.rows_from_csv(g.admin.source, raw)
+    return roster.rows_from_csv(source, raw)
 
 
 def _roster_form(error: ApiError | None = None) -> Response:
+    mine = managed()
     body = render_template(
         "admin/roster.html",
         headline=_ROSTER_ERRORS.get(error.error, "Список не принят.") if error else None,
         error=error,
         problems=error.details if error and isinstance(error.details, list) else [],
+        # A choice for whoever manages several sources; the one source otherwise.
+        roster_sources=mine if len(mine) > 1 else [],
+        roster_source=mine[0] if len(mine) == 1 else None,
+        chosen=request.form.get(SOURCE_FIELD, ""),
     )
     return make_response(body, error.status if error else 200)
 
@@ -84,16 +107,24 @@ def _diff_digest(plan: RosterPlan) -> str:
     return hashlib.sha256(body.encode()).hexdigest()
 
 
-def _store_upload(svc: Services, key: str, rows: list, plan: RosterPlan) -> None:
-    blob = {"rows": rows, "digest": _diff_digest(plan)}
+def _store_upload(svc: Services, key: str, source: Source, rows: list,
+                  plan: RosterPlan) -> None:
+    blob = {"source": source.code, "rows": rows, "digest": _diff_digest(plan)}
     svc.redis.set(ROSTER_PREFIX + key, json.dumps(blob, ensure_ascii=False), ex=ROSTER_TTL)
 
 
-def _capped(ids: list[str]) -> dict:
-    return {"shown": ids[:LIST_CAP], "more": max(0, len(ids) - LIST_CAP), "count": len(ids)}
+def _capped(ids: list[str], source: Source) -> dict:
+    """The first ids of a list, as the source's own ids (the roster's, not the forum's)."""
+    shown = [_local(source, forum_id) for forum_id in ids[:LIST_CAP]]
+    return {"shown": shown, "more": max(0, len(ids) - LIST_CAP), "count": len(ids)}
 
 
-def _preview(plan: RosterPlan, key: str, *, notice: str | None = None,
+def _local(source: Source, forum_id: str) -> str:
+    prefix = f"{source.code}:"
+    return forum_id if source.legacy_ids else forum_id.removeprefix(prefix)
+
+
+def _preview(plan: RosterPlan, key: str, source: Source, *, notice: str | None = None,
              status: int = 200) -> Response:
     diff = plan.diff.as_dict()
     groups = sorted(set(diff["joins"]) | set(diff["leaves"]))
@@ -101,6 +132,7 @@ def _preview(plan: RosterPlan, key: str, *, notice: str | None = None,
         "admin/roster_preview.html",
         key=key,
         notice=notice,
+        source=source,
         counts={
             "members": len(plan.members),
             "new": len(diff["new_members"]),
@@ -109,12 +141,12 @@ def _preview(plan: RosterPlan, key: str, *, notice: str | None = None,
             "staff": len(diff["staff"]),
         },
         groups=[{"name": name,
-                 "joins": _capped(diff["joins"].get(name, [])),
-                 "leaves": _capped(diff["leaves"].get(name, []))} for name in groups],
-        staff=diff["staff"],
-        offboarded=_capped(diff["offboarded"]),
-        new_members=_capped(diff["new_members"]),
-        changed=_capped(diff["changed"]),
+                 "joins": _capped(diff["joins"].get(name, []), source),
+                 "leaves": _capped(diff["leaves"].get(name, []), source)} for name in groups],
+        staff={_local(source, forum_id): flags for forum_id, flags in diff["staff"].items()},
+        offboarded=_capped(diff["offboarded"], source),
+        new_members=_capped(diff["new_members"], source),
+        changed=_capped(diff["changed"], source),
         valve={"trips": plan.unsafe, "offboard_trips": plan.too_many_offboarded,
                "groups_trip": plan.too_many_lose_groups, "active": plan.active,
                "offboarded": len(diff["offboarded"]), "losing": len(plan.losing_groups),
@@ -133,15 +165,16 @@ def roster_form():
 def roster_preview():
     svc = current_services()
     try:
-        rows = _uploaded_rows()
-        plan = roster.plan(svc, g.admin.source, rows)
+        source = _chosen_source()
+        rows = _uploaded_rows(source)
+        plan = roster.plan(svc, source, rows)
     except ApiError as error:
         return _roster_form(error)
     key = secrets.token_urlsafe(24)
-    _store_upload(svc, key, rows, plan)
-    log.info("admin: roster preview by %s: members=%s offboarded=%s", g.admin.label,
-             len(plan.members), len(plan.diff.offboarded))
-    return _preview(plan, key)
+    _store_upload(svc, key, source, rows, plan)
+    log.info("admin: roster preview by %s for %s: members=%s offboarded=%s", g.admin.label,
+             source.code, len(plan.members), len(plan.diff.offboarded))
+    return _preview(plan, key, source)
 
 
 @bp.post("/roster/apply")
@@ -159,25 +192,32 @@ def roster_apply():
               "и применяется один раз. Загрузите его снова.", "error")
         return redirect(url_for("admin.roster_form"), 303)
     upload = json.loads(raw)
+    mine = managed()
+    code = upload.get("source") or (mine[0].code if len(mine) == 1 else None)
+    source = next((s for s in mine if s.code == code), None)
+    if source is None:  # another administrator's upload, of a source this one does not manage
+        log.warning("admin: roster apply refused to %s: not their source", g.admin.label)
+        return error_page(403, "Список другого источника",
+                          "Этот список загружен для источника, которым вы не управляете.")
     try:
-        plan = roster.plan(svc, g.admin.source, upload["rows"])
+        plan = roster.plan(svc, source, upload["rows"])
     except ApiError as error:
         return _roster_form(error)
     if _diff_digest(plan) != upload["digest"]:
-        _store_upload(svc, key, upload["rows"], plan)
-        return _preview(plan, key, status=409, notice=(
+        _store_upload(svc, key, source, upload["rows"], plan)
+        return _preview(plan, key, source, status=409, notice=(
             "С момента предпросмотра данные участников изменились, и изменения стали другими. "
             "Проверьте их ещё раз и нажмите «Применить»."))
     force = request.form.get("force") == "1"
     if plan.unsafe and not force:
-        _store_upload(svc, key, upload["rows"], plan)
-        return _preview(plan, key, status=409, notice=(
+        _store_upload(svc, key, source, upload["rows"], plan)
+        return _preview(plan, key, source, status=409, notice=(
             "Список исключает слишком много участников. Если это верно, отметьте "
             "«Снять предохранитель» и нажмите «Применить» ещё раз."))
     job_id, summary = roster.apply(svc, plan, force=force, cause="admin")
-    log.info("admin: roster applied by %s: members=%s changed=%s offboarded=%s job=%s",
-             g.admin.label, summary["members"], summary["changed"], summary["offboarded"],
-             job_id or "-")
+    log.info("admin: roster applied by %s for %s: members=%s changed=%s offboarded=%s job=%s",
+             g.admin.label, source.code, summary["members"], summary["changed"],
+             summary["offboarded"], job_id or "-")
     if job_id is None:
         flash(f"Список применён: изменений нет (участников в списке: {summary['members']}).",
               "ok")

@@ -57,11 +57,19 @@ def _http_error(error: HTTPException):
 def job_status(job_id: str):
     from workers.queue import job_state
 
-    state = job_state(current_services().redis_raw, job_id)
+    services = current_services()
+    state = job_state(services.redis_raw, job_id)
     # Another source's job is not this token's to see: as unknown as any other id.
-    if state is None or state.setdefault("source", g.source.code) != g.source.code:
+    if state is not None and services.config.federated:
+        if state.get("source") not in (None, g.source.code):
+            state = None
+        else:
+            state["source"] = g.source.code
+    if state is None:
         raise ApiError(404, "not_found",
                        "No such job (a finished job is kept an hour, a failed one 30 days).")
+    if not services.config.federated:
+        state.pop("source", None)  # a single source's answers are as they always were
     return jsonify(state)
 
 

@@ -236,7 +236,10 @@ def job_url(job_id: str) -> str:
 
 def accepted(job_id: str, **extra: Any):
     url = job_url(job_id)
-    response = jsonify({"job_id": job_id, "status_url": url, "source": g.source.code, **extra})
+    body = {"job_id": job_id, "status_url": url, **extra}
+    if current_services().config.federated:
+        body["source"] = g.source.code
+    response = jsonify(body)
     response.status_code = 202
     response.headers["Location"] = url
     return response

@@ -31,8 +31,15 @@ def _flag(name: str) -> bool:
 
 def present(member) -> dict:
     """A stored member as the API shows it: its id within the source, and the source."""
-    source, local_id = current_services().config.sources.split(member.external_id)
-    return {**member.public(), "external_id": local_id, "source": source.code}
+    federation = current_services().config.sources
+    if not federation.federated:
+        return member.public()  # a single source's answers are as they always were
+    source, local_id = federation.split(member.external_id)
+    public = {**member.public(), "external_id": local_id, "source": source.code}
+    if member.linked_to:  # the account is the one of this listing in another source
+        anchor_source, anchor_id = federation.split(member.linked_to)
+        public["linked_to"] = {"source": anchor_source.code, "external_id": anchor_id}
+    return public
 
 
 @scoped("/members/<external_id>", methods=["PUT"])
@@ -123,7 +130,10 @@ def post_roster():
     svc = current_services()
     plan = roster.plan(svc, g.source, rows)
     if dry_run:
-        return jsonify({"dry_run": True, "diff": plan.diff.as_dict(), "safety_valve": {
+        diff = plan.diff.as_dict()
+        if svc.config.federated:
+            diff = roster.local_diff(diff, g.source)
+        return jsonify({"dry_run": True, "diff": diff, "safety_valve": {
             "trips": plan.unsafe, "active": plan.active, "max_share": plan.max_share,
             "offboarded": len(plan.diff.offboarded), "losing_groups": len(plan.losing_groups),
         }})
