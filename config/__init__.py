@@ -14,6 +14,7 @@ from config.settings import (
     ConfigError,
     Settings,
     load_settings,
+    read_environment,
     resolved_environment,
 )
 from config.sources import Federation, Source, load_sources, single_source
@@ -75,7 +76,9 @@ def load_config(environ: Mapping[str, str] | None = None) -> AppConfig:
     if not sources_file.is_file():
         roles, events = load_mappings(settings.config_dir)
         return AppConfig(settings=settings, roles=roles, events=events)
-    ignored = [name for name in OIDC_VARIABLES if (env.get(name) or "").strip()]
+    # What the operator set: var/dev.env keeps `make run`'s single-source client too.
+    operator = env if environ is not None else read_environment()
+    ignored = [name for name in OIDC_VARIABLES if (operator.get(name) or "").strip()]
     if ignored:
         log.warning("%s: every identity provider comes from it; ignored: %s",
                     sources_file, ", ".join(ignored))

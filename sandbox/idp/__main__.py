@@ -1,4 +1,9 @@
-"""``python -m sandbox.idp --host 127.0.0.1 --port 4300``: run the demo identity provider."""
+"""``python -m sandbox.idp --host 127.0.0.1 --port 4300``: run the demo identity provider.
+
+``--organisation vyazma`` runs the Vyazma centre's provider (its own teachers,
+its own name on the pages) instead of the institute's; `make run` starts one
+process per demo organisation, each with its own signing key.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +15,8 @@ import sys
 
 from werkzeug.serving import make_server
 
-from .app import SandboxRefusedError, create_app, refuse_in_production
+from .app import SandboxRefusedError, create_organisation_app, refuse_in_production
+from .demo_users import DEMO_ORGANISATIONS
 
 DEFAULT_CLIENT_ID = "teacher-club-bridge"
 DEFAULT_REDIRECT_URIS = "http://127.0.0.1:5000/oidc/callback"
@@ -33,7 +39,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=4300)
+    parser.add_argument("--organisation", choices=sorted(DEMO_ORGANISATIONS), default="institute",
+                        help="whose teachers and name the provider shows (default: institute)")
     args = parser.parse_args(argv)
+    organisation = DEMO_ORGANISATIONS[args.organisation]
 
     public_host = "127.0.0.1" if args.host in ("0.0.0.0", "::", "") else args.host  # noqa: S104
     issuer = os.environ.get("SANDBOX_IDP_ISSUER") or f"http://{public_host}:{args.port}"
@@ -55,13 +64,13 @@ def main(argv: list[str] | None = None) -> int:
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s sandbox.idp %(message)s")
     try:
-        app = create_app(issuer=issuer, clients=[client])
+        app = create_organisation_app(organisation.code, issuer=issuer, clients=[client])
         server = make_server(args.host, args.port, app, threaded=True)
     except (ValueError, OSError) as error:
         print(f"sandbox.idp: cannot start: {error}", file=sys.stderr)
         return 1
 
-    print(f"Demo identity provider: {issuer}", flush=True)
+    print(f"Demo identity provider of {organisation.code}: {issuer}", flush=True)
     print(f"  discovery:     {issuer}/.well-known/openid-configuration", flush=True)
     print(f"  client_id:     {client['client_id']}", flush=True)
     if generated_secret:

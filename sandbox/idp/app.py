@@ -15,11 +15,12 @@ from joserfc.jwk import KeySet, RSAKey
 
 from config.settings import is_production
 
-from .demo_users import DEMO_USERS
+from .demo_users import DEMO_ORGANISATIONS, DEMO_USERS
 from .models import SUPPORTED_SCOPES, USER_CLAIMS, BrowserSession, Client, Store, User, clock
 from .server import SIGNING_ALG, build_server
 
 #: Distinct from the bridge's "session": cookies ignore ports, and both run on 127.0.0.1.
+#: A second demo provider on the same host needs a name of its own (`session_cookie`).
 SESSION_COOKIE = "sandbox_idp_session"
 
 #: Errors the /_idp/next-token-error control may inject, with their HTTP status.
@@ -75,6 +76,8 @@ class DemoIdP:
     store: Store
     signing_key: RSAKey
     server: AuthorizationServer
+    organisation: str = ""  # whose provider this is, named on its pages
+    session_cookie: str = SESSION_COOKIE
 
     def url(self, path: str) -> str:
         return self.issuer + path
@@ -129,8 +132,20 @@ class DemoIdP:
         }
 
 
-def create_app(*, issuer: str, clients: list[dict], users: list[dict] | None = None) -> Flask:
-    """Build the demo identity provider for `issuer` with these clients and users."""
+def create_app(
+    *,
+    issuer: str,
+    clients: list[dict],
+    users: list[dict] | None = None,
+    organisation: str = "",
+    session_cookie: str = SESSION_COOKIE,
+) -> Flask:
+    """Build the demo identity provider for `issuer` with these clients and users.
+
+    `organisation` is the member organisation whose provider this is, named
+    on the pages; two providers on one host need distinct `session_cookie`s
+    (cookies ignore ports).
+    """
     refuse_in_production()
     issuer = issuer.rstrip("/")
     if not issuer.startswith(("http://", "https://")):
@@ -156,12 +171,34 @@ def create_app(*, issuer: str, clients: list[dict], users: list[dict] | None = N
         end_browser_session=end_browser_session,
     )
     app.extensions["sandbox_idp"] = DemoIdP(
-        issuer=issuer, store=store, signing_key=signing_key, server=server
+        issuer=issuer,
+        store=store,
+        signing_key=signing_key,
+        server=server,
+        organisation=organisation,
+        session_cookie=session_cookie,
     )
     app.register_blueprint(bp)
+    app.context_processor(lambda: {"organisation": idp().organisation})
     app.after_request(_issuer_in_authorization_response)
     app.after_request(_session_cookie_and_headers)
     return app
+
+
+def create_organisation_app(code: str, *, issuer: str, clients: list[dict]) -> Flask:
+    """The demo identity provider of one demo organisation (`DEMO_ORGANISATIONS[code]`).
+
+    Its own teachers, its name on the pages, its own signing key and a session
+    cookie of its own: `make run` serves two of them on one host.
+    """
+    organisation = DEMO_ORGANISATIONS[code]
+    return create_app(
+        issuer=issuer,
+        clients=clients,
+        users=organisation.users,
+        organisation=organisation.name,
+        session_cookie=f"{SESSION_COOKIE}_{code}",
+    )
 
 
 bp = Blueprint("idp", __name__)
@@ -176,7 +213,7 @@ def idp() -> DemoIdP:
 
 def current_session() -> BrowserSession | None:
     if "idp_session" not in g:
-        g.idp_session = idp().store.session(request.cookies.get(SESSION_COOKIE))
+        g.idp_session = idp().store.session(request.cookies.get(idp().session_cookie))
     return g.idp_session
 
 
@@ -190,7 +227,8 @@ def ensure_session() -> BrowserSession:
 
 def end_browser_session() -> None:
     session = current_session()
-    idp().store.end_session(session.sid if session else request.cookies.get(SESSION_COOKIE))
+    sid = session.sid if session else request.cookies.get(idp().session_cookie)
+    idp().store.end_session(sid)
     g.idp_session = None
     g.idp_clear_cookie = True
 
@@ -219,10 +257,10 @@ def _issuer_in_authorization_response(response):
 
 def _session_cookie_and_headers(response):
     if g.get("idp_clear_cookie"):
-        response.delete_cookie(SESSION_COOKIE, path="/")
+        response.delete_cookie(idp().session_cookie, path="/")
     elif g.get("idp_set_cookie") and g.get("idp_session") is not None:
         response.set_cookie(
-            SESSION_COOKIE,
+            idp().session_cookie,
             g.idp_session.sid,
             path="/",
             httponly=True,

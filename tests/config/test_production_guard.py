@@ -43,7 +43,7 @@ class TestEnvFileSaysProduction:
                                  "redirect_uris": ["http://127.0.0.1:5000/auth/callback"]}])
 
     def test_the_demo_identity_provider_refuses_to_start(self, monkeypatch, capsys):
-        monkeypatch.setattr(sandbox_idp_main, "create_app", _must_not_start)
+        monkeypatch.setattr(sandbox_idp_main, "create_organisation_app", _must_not_start)
         assert sandbox_idp_main.main(["--port", "4300"]) == 2
         assert "BRIDGE_ENV=production" in capsys.readouterr().err
 

@@ -86,3 +86,37 @@ def test_starts_with_settings_from_environment():
         process.wait(timeout=10)
         process.stdout.close()
         process.stderr.close()
+
+
+def test_serves_the_vyazma_organisation():
+    port = _free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "sandbox.idp", "--port", str(port), "--organisation", "vyazma"],
+        cwd=ROOT,
+        env=_env(SANDBOX_IDP_CLIENT_SECRET="vyazma-secret",
+                 SANDBOX_IDP_REDIRECT_URIS="http://127.0.0.1:9/a"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                index = requests.get(f"{base}/", timeout=1)
+                break
+            except requests.ConnectionError:
+                assert process.poll() is None, process.stderr.read()
+                assert time.monotonic() < deadline, "the IdP did not start"
+                time.sleep(0.05)
+        assert "Методический центр Вяземского района" in index.text
+        assert "v-2001" in index.text
+        assert "t-1001" not in index.text
+        meta = requests.get(f"{base}/.well-known/openid-configuration", timeout=5).json()
+        assert meta["issuer"] == base
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+        process.stdout.close()
+        process.stderr.close()
