@@ -198,7 +198,7 @@ def callback():
     except OAuthError as error:
         log.warning("identity provider refused the login: %s", _error_code(error))
         if error.error in _DENIED:
-            return pages.error(403, *pages.DENIED)
+            return pages.error(403, *pages.DENIED, source_name=_name(source))
         if error.error in _IDP_DOWN:
             return pages.error(502, *pages.IDP_UNAVAILABLE, source_name=_name(source))
         return pages.error(400, *pages.IDP_REFUSED, source_name=_name(source))

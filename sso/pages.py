@@ -30,7 +30,14 @@ def retry_url() -> str:
 def error(
     status: int, title: str, message: str, *, retry: bool = True, source_name: str | None = None
 ) -> Response:
-    """A refusal page; with `source_name`, it says whose administrators to ask for help."""
+    """A refusal page; with `source_name`, it says whose administrators to ask for help.
+
+    The texts name "the institute" as the one provider of a single-source bridge;
+    in a federation the provider is the chosen organisation's.
+    """
+    if source_name:
+        title = title.replace("института", "вашей организации")
+        message = message.replace("института", "вашей организации")
     body = render_template(
         "sso/error.html",
         title=title,
