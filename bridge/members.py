@@ -33,6 +33,7 @@ DIRTY = "bridge:members:dirty"  # desired state changed, forum not yet converged
 USERNAME_INDEX = "bridge:usernames"  # lower(requested username) -> external_id
 BY_USER_ID = "bridge:members:by-user"  # forum user id -> external_id of the bound member
 EMAIL_INDEX = "bridge:members:email:"  # + lower(e-mail): external ids that listed it (a superset)
+EMAIL_INDEX_BUILT = "bridge:members:email-indexed"  # set once every stored e-mail is indexed
 LINKS = "bridge:members:links:"  # + an account's anchor: the members linked to its account
 
 AttributeValue = Annotated[StrictStr, Field(max_length=255)]
@@ -183,6 +184,17 @@ class MemberStore(VersionedStore[Member]):
                 pipe.sadd(EMAIL_INDEX + str(desired["email"]).lower(), external_id)
         pipe.execute()
         return results
+
+    def ensure_email_index(self) -> None:
+        """Index every stored member's e-mail once (members stored before the index was)."""
+        if self.r.exists(EMAIL_INDEX_BUILT):
+            return
+        pipe = self.r.pipeline(transaction=False)
+        for member in self.all():
+            if member.email:
+                pipe.sadd(EMAIL_INDEX + member.email.lower(), member.external_id)
+        pipe.set(EMAIL_INDEX_BUILT, "1")
+        pipe.execute()
 
     def listing(self, email: str) -> list[Member]:
         """The members whose desired e-mail is `email` (case-insensitive)."""

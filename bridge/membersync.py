@@ -267,6 +267,7 @@ class MemberSync:
             return []
         own = self.federation.source_of(member.external_id).code
         mine = {m.external_id for m in self.account(member).listings}
+        self.store.ensure_email_index()  # members stored before a federation was configured
         return [other for other in self.store.listing(member.email)
                 if other.external_id not in mine
                 and self.federation.source_of(other.external_id).code != own

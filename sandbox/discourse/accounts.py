@@ -37,8 +37,9 @@ def apply_payload(store: Store, settings: Settings, payload: Payload, raw_payloa
             raise RecordInvalid("Primary email is invalid.")
         existing = None if require_activation else store.user_by_email(email)
         if existing is not None:
-            if existing.external_id not in (None, external_id):
-                raise RecordInvalid("Email has already been taken")
+            # DiscourseConnect#match_email_or_create_user: the account with this
+            # e-mail is taken over, its DiscourseConnect record re-keyed to the new
+            # external id even when it had another one.
             user = existing
             user.external_id = external_id
         elif store.user_by_email(email) is not None:

@@ -243,3 +243,16 @@ def test_a_roster_speaks_its_sources_ids_and_legacy_ids_stay_unambiguous(client,
                        headers=tokens["institute"])
     assert clash.status_code == 422
     assert clash.json["error"] == "invalid_external_id"
+
+
+def test_members_stored_before_the_federation_are_checked_too(forum, maria, browser, work,
+                                                              services):
+    log_in_through(browser, forum.url, "institute", "t-1001")
+    work()
+    from bridge.members import EMAIL_INDEX, EMAIL_INDEX_BUILT
+
+    services.redis.delete(EMAIL_INDEX_BUILT, *services.redis.keys(EMAIL_INDEX + "*"))
+    with requests.Session() as fresh:
+        trace = log_in_through(fresh, forum.url, "vyazma", "v-2001")
+    assert trace.last.status_code == 409
+    assert the_user(forum, email=MARIA_EMAIL)["external_id"] == "t-1001"
