@@ -1,9 +1,12 @@
 """The API's own OpenAPI document, served at /api/v1/openapi.json.
 
-`openapi.yml` holds everything that does not depend on the installation; the
-served document adds what does (the role codes of roles.yml, the kinds of
-events.yml) and the username rules of `bridge.names`, so a client or a fuzzer
-reading it knows every value the bridge accepts.
+`openapi.yml` holds everything that does not depend on the installation;
+`spec()` adds each path's second form, `/api/v1/sources/{source}/…` (the
+routes of `web.api.common.scoped`), so the two never drift apart. The served
+document adds what depends on the installation (the source codes, the role
+codes of every source's roles, the kinds of every source's events.yml) and the
+username rules of `bridge.names`, so a client or a fuzzer reading it knows
+every value the bridge accepts.
 """
 
 from __future__ import annotations
@@ -23,19 +26,52 @@ from web.api import bp
 from web.current import current_services
 
 SPEC_FILE = Path(__file__).with_name("openapi.yml")
+API = "/api/v1"
+UNSCOPED = frozenset({f"{API}/openapi.json"})  # the one path without a source form
+_METHODS = ("get", "put", "post", "delete", "patch")
+_REF = "#/components/responses/"
 
 
 @cache
 def spec() -> dict:
-    return yaml.safe_load(SPEC_FILE.read_text(encoding="utf-8"))
+    """openapi.yml with every path also in its `/api/v1/sources/{source}/…` form."""
+    document = yaml.safe_load(SPEC_FILE.read_text(encoding="utf-8"))
+    paths = document["paths"]
+    document["paths"] = {**paths, **{
+        f"{API}/sources/{{source}}{path.removeprefix(API)}": in_source(item)
+        for path, item in paths.items() if path not in UNSCOPED
+    }}
+    return document
+
+
+def in_source(item: dict) -> dict:
+    """A path item as the source form has it: the `source` parameter, its 403 and 404.
+
+    The path names the source, so it never answers 400 `source_required`.
+    """
+    item = copy.deepcopy(item)
+    item["parameters"] = [{"$ref": "#/components/parameters/Source"},
+                          *item.get("parameters", [])]
+    for method in _METHODS:
+        responses = item.get(method, {}).get("responses")
+        if responses is None:
+            continue
+        if responses.get("400") == {"$ref": _REF + "SourceRequired"}:
+            del responses["400"]
+        responses["403"] = {"$ref": _REF + "ForbiddenSource"}
+        responses.setdefault("404", {"$ref": _REF + "NotFound"})
+        item[method]["responses"] = dict(sorted(responses.items()))
+    return item
 
 
 def document(config: AppConfig) -> dict[str, Any]:
     """The document as served: `spec()` with the enums of this configuration filled in."""
     served = copy.deepcopy(spec())
     schemas = served["components"]["schemas"]
+    sources = config.sources.sources.values()
+    schemas["SourceCode"]["enum"] = config.sources.codes
     schemas["RoleCode"]["enum"] = sorted(config.roles.roles)
-    schemas["EventKind"]["enum"] = sorted(config.events.kinds)
+    schemas["EventKind"]["enum"] = sorted({kind for s in sources for kind in s.events.kinds})
     schemas["Username"]["pattern"] = username_pattern()
     schemas["Email"]["pattern"] = email_pattern()
     return served
