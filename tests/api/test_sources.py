@@ -122,6 +122,19 @@ def test_the_document_lists_the_sources_and_both_path_forms(client, app, service
     assert served["paths"]["/api/v1/members/{external_id}"]["delete"]["responses"]["409"]
 
 
+def test_a_token_gets_the_document_of_its_own_sources(client, services):
+    """Every source's enums would offer values the token's own source refuses with 422."""
+    vyazma = services.config.sources["vyazma"]
+    schemas = client.get("/api/v1/openapi.json", headers=VYAZMA).json["components"]["schemas"]
+    assert schemas["SourceCode"]["enum"] == ["vyazma"]
+    assert schemas["EventKind"]["enum"] == sorted(vyazma.events.kinds)
+    assert schemas["RoleCode"]["enum"] == sorted(vyazma.roles.roles)
+    both = client.get("/api/v1/openapi.json", headers=BOTH).json
+    assert both == document(services.config)
+    stranger = client.get("/api/v1/openapi.json", headers=bearer("not-a-token-" + "x" * 16))
+    assert stranger.json == document(services.config)
+
+
 def test_an_audit_log_without_sources_keeps_every_entry_shared(services):
     bare = AuditLog(services.redis)
     bare.record(subject="member:vyazma:t-1", action="x", target="y", cause="api")

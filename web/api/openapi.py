@@ -6,23 +6,26 @@ routes of `web.api.common.scoped`), so the two never drift apart. The served
 document adds what depends on the installation (the source codes, the role
 codes of every source's roles, the kinds of every source's events.yml) and the
 username rules of `bridge.names`, so a client or a fuzzer reading it knows
-every value the bridge accepts.
+every value the bridge accepts (with its token: every value it accepts from
+that client).
 """
 
 from __future__ import annotations
 
 import copy
+from collections.abc import Iterable
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 import email_validator
 import yaml
-from flask import jsonify
+from flask import jsonify, request
 
 from bridge import names
-from config import AppConfig
+from config import AppConfig, Source
 from web.api import bp
+from web.api.common import token_owner
 from web.current import current_services
 
 SPEC_FILE = Path(__file__).with_name("openapi.yml")
@@ -64,14 +67,19 @@ def in_source(item: dict) -> dict:
     return item
 
 
-def document(config: AppConfig) -> dict[str, Any]:
-    """The document as served: `spec()` with the enums of this configuration filled in."""
+def document(config: AppConfig, sources: Iterable[Source] | None = None) -> dict[str, Any]:
+    """The document as served: `spec()` with the enums of this configuration filled in.
+
+    With `sources` (those a client's token acts for) the enums are theirs alone:
+    every source's role codes and kinds would include values that the client's
+    own source refuses with 422.
+    """
     served = copy.deepcopy(spec())
     schemas = served["components"]["schemas"]
-    sources = config.sources.sources.values()
-    schemas["SourceCode"]["enum"] = config.sources.codes
-    schemas["RoleCode"]["enum"] = sorted(config.roles.roles)
-    schemas["EventKind"]["enum"] = sorted({kind for s in sources for kind in s.events.kinds})
+    described = list(config.sources.sources.values() if sources is None else sources)
+    schemas["SourceCode"]["enum"] = [s.code for s in described]
+    schemas["RoleCode"]["enum"] = sorted({code for s in described for code in s.roles.roles})
+    schemas["EventKind"]["enum"] = sorted({kind for s in described for kind in s.events.kinds})
     schemas["Username"]["pattern"] = username_pattern()
     schemas["Email"]["pattern"] = email_pattern()
     return served
@@ -113,4 +121,10 @@ def _any_case(word: str) -> str:
 
 @bp.get("/openapi.json")
 def openapi_json():
-    return jsonify(document(current_services().config))
+    """Public; a valid bearer token narrows the enums to the sources it acts for."""
+    services = current_services()
+    scheme, _, presented = request.headers.get("Authorization", "").partition(" ")
+    client = token_owner(services.settings.api_tokens, presented) \
+        if scheme.lower() == "bearer" else None
+    sources = services.config.sources.for_token(client) if client else None
+    return jsonify(document(services.config, sources))
