@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bridge import ics
-from bridge.discourse import ClientError
 from bridge.events import (
     CategoryResolver,
     EventIn,
@@ -84,8 +83,8 @@ def source_of_event(services: Services, external_id: str) -> Source:
     """The source an event belongs to, read from its stored id (`S:X`, or bare for legacy)."""
     try:
         return services.config.sources.source_of(external_id)
-    except KeyError:
-        raise ClientError(f"event {external_id} belongs to no configured source") from None
+    except KeyError:  # its source left sources.yml: the job fails, loudly
+        raise LookupError(f"event {external_id} belongs to no configured source") from None
 
 
 def publisher(services: Services, source: Source, *, keep_alive=None) -> EventPublisher:

@@ -10,8 +10,16 @@ import pytest
 
 from bridge.events import TOPIC_EXTERNAL_ID_MAX, topic_external_id
 from bridge.ics import feed_external_id, feed_key
+from config import ConfigError, load_config
+from config.sources import split_feed_source
 from tests.events.conftest import event_body, live_topics
-from tests.support.two_sources import BOTH_TOKEN, VYAZMA_TOKEN, bearer, two_sources_config
+from tests.support.two_sources import (
+    BOTH_TOKEN,
+    VYAZMA_TOKEN,
+    bearer,
+    two_sources_config,
+    two_sources_environ,
+)
 from workers.events import event_store
 from workers.queue import queue
 
@@ -184,3 +192,14 @@ def test_configured_feeds_may_name_their_source(services, tmp_path):
     ids = event_store(services).all_ids()
     assert len(ids) == 8
     assert sum(i.startswith("vyazma:ics-") for i in ids) == 4
+
+
+def test_a_feed_naming_an_unknown_source_is_a_configuration_error(environ, tmp_path):
+    feeds = "https://soiro.example/club.ics vyazma:webinar=https://v.example/a.ics nowhere:/x.ics"
+    with pytest.raises(ConfigError, match="'nowhere' is not a source"):
+        load_config({**two_sources_environ(environ, tmp_path), "BRIDGE_EVENT_FEEDS": feeds})
+    federation = two_sources_config(environ, tmp_path).sources
+    assert split_feed_source("https://soiro.example/club.ics", federation) == (
+        None, "https://soiro.example/club.ics")
+    assert split_feed_source("vyazma:webinar=https://v.example/a.ics", federation) == (
+        "vyazma", "webinar=https://v.example/a.ics")
