@@ -111,6 +111,8 @@ def test_the_document_lists_the_sources_and_both_path_forms(client, app, service
     assert schemas["SourceCode"]["enum"] == ["institute", "vyazma"]
     assert {"webinar", "master_class"} <= set(schemas["EventKind"]["enum"])
     assert {"winner", "teacher"} <= set(schemas["RoleCode"]["enum"])
+    for name in ("MemberState", "EventState", "JobState", "AuditEntry"):
+        assert "source" in schemas[name]["required"], name  # every answer says its source
     documented = {re.sub(r"\{(\w+)\}", r"<\1>", path) for path in served["paths"]}
     routes = {rule.rule for rule in app.url_map.iter_rules() if rule.rule.startswith("/api/")}
     assert routes == documented

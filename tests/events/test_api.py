@@ -108,7 +108,6 @@ def test_versions_older_or_equal_are_acknowledged_and_ignored(client, auth, serv
     state = client.get("/api/v1/events/ev.2026:1", headers=auth).json
     assert state == {
         "external_id": "ev.2026:1",
-        "source": "default",
         "desired": {**event_body(), "url": None, "status": "scheduled"},
         "version": 5,
         "forum": None,

@@ -47,6 +47,9 @@ def _stored_subject(subject: str) -> str:
 
 def _present(entry: AuditEntry) -> dict:
     data = entry_dict(entry)
+    if not current_services().config.federated:
+        del data["source"]  # a single source's answers are as they always were
+        return data
     if entry.subject.startswith(SOURCED_SUBJECTS):
         kind, _, forum_id = entry.subject.partition(":")
         try:

@@ -33,9 +33,12 @@ def _ignored(version: int):
 def present(event) -> dict:
     """A stored event as the API shows it: its id within the source, and the source."""
     services = current_services()
-    source, local_id = services.config.sources.split(event.external_id)
-    return {**event.public(services.settings.discourse_url), "external_id": local_id,
-            "source": source.code}
+    public = event.public(services.settings.discourse_url)
+    federation = services.config.sources
+    if not federation.federated:
+        return public  # a single source's answers are as they always were
+    source, local_id = federation.split(event.external_id)
+    return {**public, "external_id": local_id, "source": source.code}
 
 
 @scoped("/events/<external_id>", methods=["PUT"])

@@ -33,6 +33,7 @@ API = "/api/v1"
 UNSCOPED = frozenset({f"{API}/openapi.json"})  # the one path without a source form
 _METHODS = ("get", "put", "post", "delete", "patch")
 _REF = "#/components/responses/"
+SOURCED_SCHEMAS = ("MemberState", "EventState", "JobState", "AuditEntry")
 
 
 @cache
@@ -80,6 +81,11 @@ def document(config: AppConfig, sources: Iterable[Source] | None = None) -> dict
     schemas["SourceCode"]["enum"] = [s.code for s in described]
     schemas["RoleCode"]["enum"] = sorted({code for s in described for code in s.roles.roles})
     schemas["EventKind"]["enum"] = sorted({kind for s in described for kind in s.events.kinds})
+    if config.federated:  # then every object of an answer says its source
+        accepted = served["components"]["responses"]["Accepted"]
+        for schema in (*(schemas[name] for name in SOURCED_SCHEMAS),
+                       accepted["content"]["application/json"]["schema"]):
+            schema["required"] = [*schema["required"], "source"]
     schemas["Username"]["pattern"] = username_pattern()
     schemas["Email"]["pattern"] = email_pattern()
     return served
