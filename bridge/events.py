@@ -158,6 +158,8 @@ def topic_external_id(external_id: str, generation: int = 1) -> str:
     differ only in case. So: a readable lowercase prefix for people, and a hash
     of the exact id for uniqueness. Generation 2, 3 … (`-g2`) is used when the
     topic was deleted by hand: Discourse keeps a deleted topic's external id.
+    `external_id` is the stored id, `S:X` for source S's event X (bare X for
+    the legacy source), so the same X of two sources hashes apart.
     """
     readable = re.sub(r"[^a-z0-9]+", "-", external_id.lower()).strip("-")[:_READABLE_MAX]
     readable = readable.strip("-") or "event"
@@ -435,12 +437,14 @@ class CategoryResolver:
     def __init__(
         self, connection: redis.Redis, discourse: DiscourseClient, config: EventsConfig,
         *, audit: AuditLog | None = None, create_missing: bool = True,
+        source: str | None = None,
     ):
         self.r = connection
         self.discourse = discourse
         self.config = config
         self.audit = audit
         self.create_missing = create_missing
+        self.source = source  # whose event needed the category: the audit says so
 
     def refresh(self) -> dict[str, int]:
         found = match_categories(self.discourse.categories(), self.config.categories.values())
@@ -476,11 +480,12 @@ class CategoryResolver:
         except DiscourseError as error:
             if self.audit:
                 self.audit.record(subject=f"category:{spec.slug}", action="category.create",
-                                  target=spec.name, cause=cause, result=str(error)[:300])
+                                  target=spec.name, cause=cause, result=str(error)[:300],
+                                  source=self.source)
             raise
         if self.audit:
             self.audit.record(subject=f"category:{spec.slug}", action="category.create",
-                              target=str(category["id"]), cause=cause)
+                              target=str(category["id"]), cause=cause, source=self.source)
         self._cache({spec.slug: int(category["id"])})
         return int(category["id"])
 

@@ -83,5 +83,6 @@ def build_services(config: AppConfig, *, budget_wait: float = 70.0, on_call=None
         budget=budget,
         discourse=discourse,
         members=MemberStore(state),
-        audit=AuditLog(state, retention_days=settings.audit_retention_days),
+        audit=AuditLog(state, retention_days=settings.audit_retention_days,
+                       sources=config.sources),
     )

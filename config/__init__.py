@@ -17,7 +17,7 @@ from config.settings import (
     read_environment,
     resolved_environment,
 )
-from config.sources import Federation, Source, load_sources, single_source
+from config.sources import Federation, Source, feed_problems, load_sources, single_source
 
 __all__ = [
     "AppConfig",
@@ -93,5 +93,8 @@ def load_config(environ: Mapping[str, str] | None = None) -> AppConfig:
         federation, roles = load_sources(sources_file, settings, env, events, event_problems)
     except MappingError as error:
         raise ConfigError(error.problems) from None
+    problems = feed_problems(settings.event_feeds, federation)
+    if problems:
+        raise ConfigError(problems)
     shared = events if events is not None else next(iter(federation.sources.values())).events
     return AppConfig(settings=settings, roles=roles, events=shared, sources=federation)

@@ -150,6 +150,27 @@ class CombinedRoles(RolesConfig):
         return self.federation.source_of(forum_id).roles
 
 
+_FEED_SOURCE = re.compile(r"\A([a-z0-9-]{2,20}):(?!//)(.+)\Z", re.DOTALL)
+
+
+def split_feed_source(entry: str, federation: Federation) -> tuple[str | None, str]:
+    """`vyazma:webinar=https://…` → ("vyazma", "webinar=https://…") in a federation.
+
+    A BRIDGE_EVENT_FEEDS entry may name the source its events belong to; without
+    one (and always with one source) they are the legacy or first source's.
+    `https://…` is no source: a code is followed by a colon but not by `//`.
+    """
+    found = _FEED_SOURCE.match(entry) if federation.federated else None
+    return (found.group(1), found.group(2)) if found else (None, entry)
+
+
+def feed_problems(feeds: Iterable[str], federation: Federation) -> list[str]:
+    """A feed naming a source sources.yml does not list is a configuration error."""
+    codes = (split_feed_source(entry, federation)[0] for entry in feeds)
+    return [f"BRIDGE_EVENT_FEEDS: {code!r} is not a source in sources.yml"
+            for code in codes if code is not None and code not in federation.sources]
+
+
 def single_source(settings: Settings, roles: RolesConfig, events: EventsConfig) -> Federation:
     """The federation of a bridge without sources.yml: one legacy source from the settings."""
     source = Source(

@@ -150,8 +150,10 @@ def doctor():
         label = f"identity provider of {source.code}" if svc.config.federated else \
             "identity provider"
         _check_identity_provider(source, label, report, warn)
+    from workers.events import event_categories
+
     names = {c.get("slug") for c in svc.discourse.categories()}
-    for slug in sorted(svc.config.events.categories):
+    for slug in sorted(event_categories(svc)):
         report(slug in names, f"category {slug} exists")
     if problems:
         click.echo(f"{problems} problem(s); `flask --app wsgi discourse setup` fixes missing "

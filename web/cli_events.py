@@ -7,7 +7,7 @@ from flask.cli import AppGroup
 
 from bridge import ics
 from web.current import current_services
-from workers.events import import_calendar
+from workers.events import feed_source, import_calendar
 
 events_cli = AppGroup("events", help="Анонсы мероприятий / event announcements.")
 
@@ -20,12 +20,24 @@ events_cli = AppGroup("events", help="Анонсы мероприятий / even
     is_flag=True,
     help="Снять анонсы событий, исчезнувших из ленты / withdraw events gone from the feed.",
 )
-def import_ics(file_or_url: str, kind: str | None, delete_missing: bool) -> None:
+@click.option(
+    "--source", "source_code", default=None, metavar="CODE",
+    help="Чьи это мероприятия (код из sources.yml) / the source the events belong to "
+         "(default: the legacy source, else the first).",
+)
+def import_ics(file_or_url: str, kind: str | None, delete_missing: bool,
+               source_code: str | None) -> None:
     """Import events from an iCalendar FILE_OR_URL (SEQUENCE → version; each UID → an id
-    of the feed's own, which no API event or other feed shares)."""
+    of the feed's own, which no API event, other feed or other source's feed shares)."""
     services = current_services()
-    if kind is not None and kind not in services.config.events.kinds:
-        known = ", ".join(sorted(services.config.events.kinds))
+    codes = services.config.sources.codes
+    if source_code is not None and source_code not in codes:
+        raise click.BadParameter(
+            f"неизвестный источник / unknown source {source_code!r} ({', '.join(codes)})",
+            param_hint="--source")
+    source = feed_source(services, source_code)
+    if kind is not None and kind not in source.events.kinds:
+        known = ", ".join(sorted(source.events.kinds))
         raise click.BadParameter(f"неизвестный вид / unknown kind {kind!r} ({known})",
                                  param_hint="--kind")
     try:
@@ -34,7 +46,8 @@ def import_ics(file_or_url: str, kind: str | None, delete_missing: bool) -> None
         raise click.ClickException(f"не удалось прочитать / cannot read: {error}") from None
     try:
         report = import_calendar(
-            services, data, source=file_or_url, kind=kind, delete_missing=delete_missing
+            services, data, location=file_or_url, source=source, kind=kind,
+            delete_missing=delete_missing,
         )
     except ValueError as error:
         raise click.ClickException(str(error)) from None

@@ -23,6 +23,8 @@ from bridge.events import (
 )
 from bridge.services import Services, http_session
 from bridge.versioned import Accepted
+from config.mapping import CategorySpec
+from config.sources import Source, split_feed_source
 from workers import runtime
 from workers.locks import held
 from workers.queue import enqueue, enqueue_or_rerun, job_is_orphaned, requeue
@@ -77,16 +79,25 @@ def calendar_url(services: Services) -> str:
     return services.settings.public_url.rstrip("/") + "/calendar.ics"
 
 
-def publisher(services: Services, *, keep_alive=None) -> EventPublisher:
-    config = services.config
+def source_of_event(services: Services, external_id: str) -> Source:
+    """The source an event belongs to, read from its stored id (`S:X`, or bare for legacy)."""
+    try:
+        return services.config.sources.source_of(external_id)
+    except KeyError:  # its source left sources.yml: the job fails, loudly
+        raise LookupError(f"event {external_id} belongs to no configured source") from None
+
+
+def publisher(services: Services, source: Source, *, keep_alive=None) -> EventPublisher:
+    """The publisher of `source`'s events: its kinds, categories, templates and roles."""
     return EventPublisher(
         store=event_store(services),
         discourse=services.discourse,
         audit=services.audit,
-        config=config.events,
-        roles=config.roles,
+        config=source.events,
+        roles=source.roles,
         categories=CategoryResolver(
-            services.redis, services.discourse, config.events, audit=services.audit
+            services.redis, services.discourse, source.events, audit=services.audit,
+            source=source.code,
         ),
         delete_mode=services.settings.event_delete_mode,
         calendar_url=calendar_url(services),
@@ -105,7 +116,8 @@ def sync_event(external_id: str, cause: str = "api"):
             return {"action": "absent"}
         version = event.version
         try:
-            outcome = publisher(services, keep_alive=lock.check).converge(
+            source = source_of_event(services, external_id)
+            outcome = publisher(services, source, keep_alive=lock.check).converge(
                 external_id, cause=cause
             )
         except Exception as error:
@@ -156,15 +168,24 @@ def report_topic_deleted(services: Services, topic_id: int) -> str:
     return "topic will be checked"
 
 
+def event_categories(services: Services) -> dict[str, CategorySpec]:
+    """Every source's events.yml categories, by slug (the first source naming one wins)."""
+    categories: dict[str, CategorySpec] = {}
+    for source in services.config.sources.sources.values():
+        for slug, spec in source.events.categories.items():
+            categories.setdefault(slug, spec)
+    return categories
+
+
 def setup_categories(services: Services, *, cause: str = "admin") -> list[str]:
-    """Create the events.yml categories missing on the forum; returns the names created."""
-    config = services.config.events
+    """Create the categories of every source's events.yml the forum lacks; the names created."""
+    categories = event_categories(services)
     resolver = CategoryResolver(
-        services.redis, services.discourse, config, audit=services.audit
+        services.redis, services.discourse, services.config.events, audit=services.audit
     )
-    found = match_categories(services.discourse.categories(), config.categories.values())
+    found = match_categories(services.discourse.categories(), categories.values())
     created = []
-    for key, spec in config.categories.items():
+    for key, spec in categories.items():
         if key not in found:
             resolver.create(spec, cause=cause)
             created.append(spec.name)
@@ -194,22 +215,35 @@ class ImportReport:
         }
 
 
+def feed_source(services: Services, code: str | None = None) -> Source:
+    """The source a feed's events belong to: the one named, else the legacy (or first) one."""
+    sources = services.config.sources
+    if code is not None:
+        return sources[code]
+    return sources.legacy or next(iter(sources.sources.values()))
+
+
 def import_calendar(
     services: Services,
     data: bytes,
     *,
-    source: str,
+    location: str,
+    source: Source | None = None,
     kind: str | None = None,
     delete_missing: bool = False,
     cause: str = "ics",
 ) -> ImportReport:
-    """Accept every event of an iCalendar document like a PUT of the API would, each
-    under an id in the feed's own namespace (`ics.feed_external_id`)."""
-    config = services.config
+    """Accept every event of an iCalendar document like a PUT of `source` would, each
+    under an id in the feed's own namespace (`ics.feed_external_id`) within the source's.
+
+    The same feed imported for two sources makes two sets of events: a source's
+    feed can change only that source's events.
+    """
+    source = source or feed_source(services)
     report = ImportReport()
     store = event_store(services)
-    feed = ics.feed_key(source)
-    parsed = ics.parse_calendar(data, feed=feed, kinds=config.events.kinds, default_kind=kind)
+    feed = ics.feed_key(location)
+    parsed = ics.parse_calendar(data, feed=feed, kinds=source.events.kinds, default_kind=kind)
     seen: list[str] = []
     for item in parsed:
         if item.problem:
@@ -220,29 +254,30 @@ def import_calendar(
         except ValueError as error:
             report.errors.append(f"{item.uid}: {_first_line(error)}")
             continue
-        problems = check_event(event, config.events, config.roles)
+        problems = check_event(event, source.events, source.roles)
         if problems:
             report.errors.append(f"{item.uid}: {problems[0]['message']}")
             continue
-        seen.append(item.external_id)
-        before = store.get(item.external_id)
+        external_id = source.forum_id(item.external_id)
+        seen.append(external_id)
+        before = store.get(external_id)
         desired = event.desired()
         if before is not None and not before.removed and before.desired == desired:
-            report.unchanged.append(item.external_id)
+            report.unchanged.append(external_id)
             continue
         accepted, _job = submit(
-            services, item.external_id, desired, version=item.version, cause=cause
+            services, external_id, desired, version=item.version, cause=cause
         )
         if not accepted.applied:
-            report.unchanged.append(item.external_id)
+            report.unchanged.append(external_id)
         elif event.status == "cancelled":
-            report.cancelled.append(item.external_id)
+            report.cancelled.append(external_id)
         elif before is None or before.removed:
-            report.created.append(item.external_id)
+            report.created.append(external_id)
         else:
-            report.updated.append(item.external_id)
-    source_key = FEED_SOURCE_PREFIX + feed
-    previous = set(services.redis.smembers(source_key))
+            report.updated.append(external_id)
+    feed_set = FEED_SOURCE_PREFIX + source.forum_id(feed)  # the legacy source's: as before
+    previous = set(services.redis.smembers(feed_set))
     # A feed whose every event failed to parse withdraws nothing: more likely broken than empty.
     withdraw = delete_missing and (bool(seen) or not parsed)
     if withdraw:
@@ -257,9 +292,9 @@ def import_calendar(
                 report.deleted.append(external_id)
     pipe = services.redis.pipeline()
     if withdraw:
-        pipe.delete(source_key)
+        pipe.delete(feed_set)
     if seen:
-        pipe.sadd(source_key, *seen)
+        pipe.sadd(feed_set, *seen)
     pipe.execute()
     return report
 
@@ -271,20 +306,24 @@ def _first_line(error: Exception) -> str:
 
 @runtime.job
 def poll_feeds() -> dict[str, dict[str, int]]:
-    """Import every configured feed (BRIDGE_EVENT_FEEDS; `kind=URL` picks the kind)."""
+    """Import every configured feed (BRIDGE_EVENT_FEEDS: `[source:][kind=]URL`)."""
     services = runtime.services()
     results: dict[str, dict[str, int]] = {}
     for entry in services.settings.event_feeds:
-        kind, url = ics.split_feed_entry(entry)
+        code, rest = split_feed_source(entry, services.config.sources)
+        kind, url = ics.split_feed_entry(rest)
+        source = feed_source(services, code)
+        name = url if code is None else f"{code}:{url}"
         try:
             data = ics.fetch(url, session=http_session())
         except ics.FetchError as error:
             log.warning("feed %s: %s", ics.feed_key(url), error)
-            results[url] = {"errors": 1}
+            results[name] = {"errors": 1}
             continue
-        report = import_calendar(services, data, source=url, kind=kind, cause="ics")
-        results[url] = report.counts()
-        log.info("feed %s: %s", ics.feed_key(url), report.counts())
+        report = import_calendar(services, data, location=url, source=source, kind=kind,
+                                 cause="ics")
+        results[name] = report.counts()
+        log.info("feed %s of %s: %s", ics.feed_key(url), source.code, report.counts())
     return results
 
 

@@ -126,6 +126,22 @@ def test_event_exchanges_match_the_document(openapi, client, auth, sandbox):
     check(openapi, client.get("/api/v1/events/ev-404", headers=auth))
 
 
+def test_source_path_exchanges_match_the_document(openapi, client, auth, sandbox, work):
+    base = "/api/v1/sources/default"
+    accepted = check(openapi, client.put(f"{base}/events/ev-1", json=EVENT, headers=auth))
+    assert "source" not in accepted.json  # one source: the answers are as they always were
+    check(openapi, client.get(accepted.json["status_url"], headers=auth))
+    check(openapi, client.get(f"{base}/events/ev-1", headers=auth))
+    check(openapi, client.put(f"{base}/members/t-1", json=MEMBER, headers=auth))
+    work()
+    check(openapi, client.get(f"{base}/members/t-1", headers=auth))
+    entries = check(openapi, client.get(f"{base}/audit?limit=5", headers=auth)).json["entries"]
+    assert entries
+    assert all("source" not in e for e in entries)
+    check(openapi, client.delete(f"{base}/members/t-1", headers=auth))
+    check(openapi, client.get("/api/v1/sources/nowhere/events/ev-1", headers=auth))
+
+
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=30),
     lambda children: st.lists(children, max_size=4)

@@ -12,6 +12,10 @@ them in words and `_breaks_a_rule_in_words` keeps the fuzzer's *valid* cases
 from breaking them: `ends_at` not before `starts_at`, dates in the years
 1900-2200, each external_id once in a roster, and the content of a CSV roster.
 
+It runs twice: for the bridge alone, and for a federation of two sources with
+the token of one (the document it fetches lists that source's role codes and
+kinds only).
+
 Run alone, with the figures: `.venv/bin/python -m pytest -s tests/api/test_fuzz_schemathesis.py`
 """
 
@@ -25,8 +29,23 @@ from schemathesis import GenerationMode
 from schemathesis.engine import Status, events, from_schema
 
 from tests.support.servers import ThreadedServer
+from tests.support.two_sources import VYAZMA_TOKEN, bearer, two_sources_config
 
 MAX_EXAMPLES = 25  # per operation and generation mode; the whole run stays well under a minute
+
+
+@pytest.fixture(params=["one source", "two sources"])
+def app_config(request, app_config, environ, tmp_path):
+    """The bridge alone, and in a federation (fuzzed with the token of its non-legacy source)."""
+    if request.param == "one source":
+        return app_config
+    return two_sources_config(environ, tmp_path)
+
+
+@pytest.fixture
+def token(app_config, auth):
+    """The token the run acts with; it also fetches the document (narrowed to its source)."""
+    return bearer(VYAZMA_TOKEN) if app_config.federated else auth
 
 
 @pytest.fixture
@@ -44,12 +63,13 @@ def served_api(app, services):
 
 def _breaks_a_rule_in_words(case) -> bool:
     body = case.body if isinstance(case.body, (dict, list, str)) else None
-    if case.path == "/api/v1/roster":
+    path = case.path.replace("/sources/{source}", "")  # both forms keep the same rules
+    if path == "/api/v1/roster":
         if case.media_type == "text/csv":
             return True
         ids = [row.get("external_id") for row in body if isinstance(row, dict)]
         return len(ids) != len(set(ids))
-    if case.path == "/api/v1/events/{external_id}" and isinstance(body, dict):
+    if path == "/api/v1/events/{external_id}" and isinstance(body, dict):
         try:
             times = [datetime.fromisoformat(body[k]) for k in ("starts_at", "ends_at")
                      if body.get(k) is not None]
@@ -92,11 +112,14 @@ def fuzz(url: str, headers: dict) -> dict:
     return figures
 
 
-def test_schemathesis_finds_no_disagreement(served_api, auth):
-    figures = fuzz(served_api, dict(auth))
+def test_schemathesis_finds_no_disagreement(served_api, token, app_config):
+    figures = fuzz(served_api, dict(token))
     failures = sorted(set(figures["failures"]))
-    print(f"\nschemathesis {schemathesis.__version__}: {len(figures['operations'])} operations, "
+    sources = ", ".join(app_config.sources.codes)
+    print(f"\nschemathesis {schemathesis.__version__} ({sources}): "
+          f"{len(figures['operations'])} operations, "
           f"{figures['cases']} cases, {len(failures)} failures, {len(figures['errors'])} errors")
-    assert len(figures["operations"]) == 9, sorted(figures["operations"])  # all but the document
+    # All but the document's, each in both forms: /api/v1/… and /api/v1/sources/{source}/…
+    assert len(figures["operations"]) == 18, sorted(figures["operations"])
     assert failures == [], "\n".join(failures)
     assert figures["errors"] == []

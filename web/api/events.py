@@ -1,20 +1,25 @@
-"""`/api/v1/events/{external_id}`: upsert, withdraw and read one event announcement."""
+"""`/api/v1/events/{external_id}`: upsert, withdraw and read one event announcement.
+
+An event belongs to the source that sent it: its id is stored (and its topic's
+external id derived) as the forum id of the source's local id, and its kind,
+category and audience come from that source's events.yml and roles.
+"""
 
 from __future__ import annotations
 
-from flask import jsonify
+from flask import g, jsonify
 from pydantic import ValidationError
 
 from bridge.events import EventIn, check_event
 from bridge.versioned import MAX_VERSION
-from web.api import bp
 from web.api.common import (
     ApiError,
     accepted,
-    check_external_id,
+    forum_id,
     json_body,
     query_number,
     require_token,
+    scoped,
     validation_details,
 )
 from web.current import current_services
@@ -25,10 +30,21 @@ def _ignored(version: int):
     return jsonify({"status": "ignored", "version": version}), 200
 
 
-@bp.put("/events/<external_id>")
+def present(event) -> dict:
+    """A stored event as the API shows it: its id within the source, and the source."""
+    services = current_services()
+    public = event.public(services.settings.discourse_url)
+    federation = services.config.sources
+    if not federation.federated:
+        return public  # a single source's answers are as they always were
+    source, local_id = federation.split(event.external_id)
+    return {**public, "external_id": local_id, "source": source.code}
+
+
+@scoped("/events/<external_id>", methods=["PUT"])
 @require_token
 def put_event(external_id: str):
-    check_external_id(external_id)
+    external_id = forum_id(external_id)
     body = json_body()
     if not isinstance(body, dict):
         raise ApiError(422, "validation_failed", "The body must be a JSON object.")
@@ -38,22 +54,21 @@ def put_event(external_id: str):
         raise ApiError(
             422, "validation_failed", "The event is not valid.", validation_details(error)
         ) from None
-    services = current_services()
-    problems = check_event(event, services.config.events, services.config.roles)
+    problems = check_event(event, g.source.events, g.source.roles)
     if problems:
         raise ApiError(422, "validation_failed", "The event is not valid.", problems)
     result, job_id = submit(
-        services, external_id, event.desired(), version=event.version, cause="api"
+        current_services(), external_id, event.desired(), version=event.version, cause="api"
     )
     if job_id is None:
         return _ignored(result.version)
     return accepted(job_id, version=result.version)
 
 
-@bp.delete("/events/<external_id>")
+@scoped("/events/<external_id>", methods=["DELETE"])
 @require_token
 def delete_event(external_id: str):
-    check_external_id(external_id)
+    external_id = forum_id(external_id)
     version = query_number("version", low=0, high=MAX_VERSION)
     services = current_services()
     event = event_store(services).get(external_id)
@@ -67,12 +82,10 @@ def delete_event(external_id: str):
     return accepted(job_id, version=result.version)
 
 
-@bp.get("/events/<external_id>")
+@scoped("/events/<external_id>", methods=["GET"])
 @require_token
 def get_event(external_id: str):
-    check_external_id(external_id)
-    services = current_services()
-    event = event_store(services).get(external_id)
+    event = event_store(current_services()).get(forum_id(external_id))
     if event is None:
         raise ApiError(404, "not_found", "No such event.")
-    return jsonify(event.public(services.settings.discourse_url))
+    return jsonify(present(event))
