@@ -276,6 +276,7 @@ def load_sources(
         else:
             admins.add((code, role))
     groups = _shared_groups(check, sources, raw_sources)
+    _shared_categories(check, sources, raw_sources)
     problems = check.problems + problems
     if problems:
         raise MappingError(problems)
@@ -333,3 +334,19 @@ def _shared_groups(
                     f"group {name!r} is declared differently in {raw[code].get('roles')} and "
                     f"{raw[other].get('roles')} (source {other}): {', '.join(differing)}")
     return groups
+
+
+def _shared_categories(check: _Checker, sources: Mapping[str, Source],
+                       raw: Mapping[str, Any]) -> None:
+    """A category slug two sources' events files name must be the same category."""
+    seen: dict[str, tuple[str, Any]] = {}
+    for code, source in sources.items():
+        for slug, spec in source.events.categories.items():
+            if slug not in seen:
+                seen[slug] = (code, spec)
+            elif seen[slug][1] != spec:
+                other = seen[slug][0]
+                check.fail(f"sources.{code}.events",
+                           f"category {slug!r} is declared differently in "
+                           f"{raw[code].get('events') or 'events.yml'} and "
+                           f"{raw[other].get('events') or 'events.yml'} (source {other})")

@@ -135,3 +135,13 @@ def test_oidc_variables_are_ignored_with_a_warning(tmp_path, caplog):
         config = load(tmp_path, TWO_SOURCES, OIDC_ISSUER="https://elsewhere.example")
     assert config.sources["institute"].issuer == "https://id.institute.example"
     assert "ignored: OIDC_ISSUER" in caplog.text
+
+
+def test_a_category_two_sources_declare_differently_is_refused(tmp_path):
+    own = tmp_path / "events-vyazma.yml"
+    own.write_text(EVENTS.read_text(encoding="utf-8").replace(
+        "meropriyatiya: {name: Мероприятия клуба, color: 0088CC}",
+        "meropriyatiya: {name: Мероприятия Вязьмы, color: 0088CC}"), encoding="utf-8")
+    found = problems(tmp_path, TWO_SOURCES.replace(
+        "    tokens: [vyazma]\n", f"    events: {own}\n    tokens: [vyazma]\n"))
+    assert any("category 'meropriyatiya' is declared differently" in p for p in found), found
