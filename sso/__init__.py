@@ -22,6 +22,7 @@ from flask import Blueprint, Response, redirect, request, session
 from bridge import discourse_connect
 from bridge.members import EXTERNAL_ID
 from sso import oidc, pages
+from web import security
 from web.current import current_services
 from workers import enqueue
 
@@ -45,19 +46,9 @@ _IDP_DOWN = frozenset({"server_error", "temporarily_unavailable"})
 
 
 
-@bp.after_request
-def _security_headers(response: Response) -> Response:
-    """Each header unless the page set its own, in one pass over the headers.
-
-    (`headers.setdefault` of a missing header raises and catches an exception
-    inside werkzeug: five of them on every login start.)
-    """
-    present = {name.lower() for name, _ in response.headers}
-    wanted = pages.HTML_HEADERS if response.mimetype == "text/html" else pages.SECURITY_HEADERS
-    for name, value in wanted.items():
-        if name.lower() not in present:
-            response.headers.add(name, value)
-    return response
+bp.after_request(security.add_headers(
+    lambda response: security.LOGIN_PAGE_HEADERS if response.mimetype == "text/html"
+    else security.LOGIN_HEADERS))
 
 
 @bp.get("/sso")

@@ -6,17 +6,6 @@ from flask import Response, make_response, render_template
 
 from web.current import current_services
 
-#: Sent with every answer of the login flow. `no-referrer` matters: the callback
-#: URL carries the authorization code, and the error pages link to the forum.
-SECURITY_HEADERS = {
-    "Cache-Control": "no-store",
-    "Referrer-Policy": "no-referrer",
-    "X-Frame-Options": "DENY",
-    "X-Content-Type-Options": "nosniff",
-}
-HTML_POLICY = "default-src 'none'; style-src 'unsafe-inline'; form-action 'none'"
-HTML_HEADERS = {**SECURITY_HEADERS, "Content-Security-Policy": HTML_POLICY}
-
 
 def _forum_url() -> str:
     return current_services().settings.discourse_url

@@ -30,6 +30,7 @@ from werkzeug.exceptions import HTTPException
 from bridge.members import EXTERNAL_ID
 from bridge.rendering import MOSCOW
 from sso import IDENTITY_KEY  # the member verified by the OIDC login
+from web import security
 from web.api.common import ascii_number
 from web.current import current_services
 
@@ -45,17 +46,6 @@ CSRF_KEY = "admin_csrf"
 CSRF_FIELD = "csrf_token"
 
 PAGE = 50  # rows a page in the lists
-
-SECURITY_HEADERS = {
-    "Cache-Control": "no-store",
-    "Referrer-Policy": "same-origin",
-    "X-Frame-Options": "DENY",
-    "X-Content-Type-Options": "nosniff",
-    "Content-Security-Policy": (
-        "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
-        "frame-ancestors 'none'; base-uri 'none'"
-    ),
-}
 
 # Endpoints open without an admin session (the CSRF check still applies to POST).
 _PUBLIC = frozenset({"admin.login", "admin.login_submit", "admin.logout"})
@@ -139,11 +129,7 @@ def _guard():
     return None
 
 
-@bp.after_request
-def _security_headers(response: Response) -> Response:
-    for name, value in SECURITY_HEADERS.items():
-        response.headers.setdefault(name, value)
-    return response
+bp.after_request(security.add_headers(lambda response: security.ADMIN_HEADERS))
 
 
 @bp.context_processor
