@@ -13,14 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bridge import ics
-from bridge.events import (
-    CategoryResolver,
-    EventIn,
-    EventPublisher,
-    EventStore,
-    check_event,
-    match_categories,
-)
+from bridge.events import EventIn, check_event, match_categories
 from bridge.services import Services, http_session
 from bridge.versioned import Accepted
 from config.mapping import CategorySpec
@@ -39,10 +32,6 @@ SYNC_TIMEOUT = 300
 FEED_SOURCE_PREFIX = "bridge:ics-feed:"
 
 
-def event_store(services: Services) -> EventStore:
-    return EventStore(services.redis)
-
-
 def job_id_for(external_id: str, version: int) -> str:
     """One job per accepted version of an event (`event-<escaped id>-v<version>`)."""
     return queue_job_id("event", external_id, f"v{version}")
@@ -58,7 +47,7 @@ def submit(
     cause: str = "api",
 ) -> tuple[Accepted, str | None]:
     """Store a desired state durably, then queue its job; an old version queues nothing."""
-    accepted = event_store(services).accept(
+    accepted = services.events.accept(
         external_id, desired, version=version, removed=removed
     )
     if not accepted.applied:
@@ -74,11 +63,6 @@ def submit(
     return accepted, job_id
 
 
-def calendar_url(services: Services) -> str:
-    """The club calendar's address (web/calendar.py), for teachers outside the bridge."""
-    return services.settings.public_url.rstrip("/") + "/calendar.ics"
-
-
 def source_of_event(services: Services, external_id: str) -> Source:
     """The source an event belongs to, read from its stored id (`S:X`, or bare for legacy)."""
     try:
@@ -87,29 +71,11 @@ def source_of_event(services: Services, external_id: str) -> Source:
         raise LookupError(f"event {external_id} belongs to no configured source") from None
 
 
-def publisher(services: Services, source: Source, *, keep_alive=None) -> EventPublisher:
-    """The publisher of `source`'s events: its kinds, categories, templates and roles."""
-    return EventPublisher(
-        store=event_store(services),
-        discourse=services.discourse,
-        audit=services.audit,
-        config=source.events,
-        roles=source.roles,
-        categories=CategoryResolver(
-            services.redis, services.discourse, source.events, audit=services.audit,
-            source=source.code,
-        ),
-        delete_mode=services.settings.event_delete_mode,
-        calendar_url=calendar_url(services),
-        keep_alive=keep_alive,
-    )
-
-
 @runtime.job
 def sync_event(external_id: str, cause: str = "api"):
     """Converge one event's topic to the newest desired state."""
     services = runtime.services()
-    store = event_store(services)
+    store = services.events
     with held(services.redis, f"event:{external_id}", wait=LOCK_WAIT) as lock:
         event = store.get(external_id)
         if event is None:
@@ -117,7 +83,7 @@ def sync_event(external_id: str, cause: str = "api"):
         version = event.version
         try:
             source = source_of_event(services, external_id)
-            outcome = publisher(services, source, keep_alive=lock.check).converge(
+            outcome = services.event_publisher(source, keep_alive=lock.check).converge(
                 external_id, cause=cause
             )
         except Exception as error:
@@ -135,7 +101,7 @@ def sweep_dirty_events(services: Services) -> list[str]:
     Redis hiccup between store and enqueue, a webhook's report after the job had
     finished). A job that failed for a permanent reason stays failed, for an
     administrator to see and retry."""
-    store = event_store(services)
+    store = services.events
     queued = []
     for event in store.many(store.dirty_ids()):
         job_id = job_id_for(event.external_id, event.version)
@@ -155,7 +121,7 @@ def report_topic_deleted(services: Services, topic_id: int) -> str:
     Nothing is forgotten here: the job (the one the API and the sweep queue for
     this version) replaces the topic only if Discourse confirms it is gone.
     """
-    store = event_store(services)
+    store = services.events
     event = next((e for e in store.all() if e.topic_id == topic_id), None)
     if event is None:
         return "not an announcement"
@@ -180,9 +146,7 @@ def event_categories(services: Services) -> dict[str, CategorySpec]:
 def setup_categories(services: Services, *, cause: str = "admin") -> list[str]:
     """Create the categories of every source's events.yml the forum lacks; the names created."""
     categories = event_categories(services)
-    resolver = CategoryResolver(
-        services.redis, services.discourse, services.config.events, audit=services.audit
-    )
+    resolver = services.category_resolver()
     found = match_categories(services.discourse.categories(), categories.values())
     created = []
     for key, spec in categories.items():
@@ -241,7 +205,7 @@ def import_calendar(
     """
     source = source or feed_source(services)
     report = ImportReport()
-    store = event_store(services)
+    store = services.events
     feed = ics.feed_key(location)
     parsed = ics.parse_calendar(data, feed=feed, kinds=source.events.kinds, default_kind=kind)
     seen: list[str] = []

@@ -7,7 +7,7 @@ import threading
 from bridge.events import topic_external_id
 from bridge.rendering import render_event
 from tests.events.conftest import drain, event_body, live_topics, put
-from workers.events import calendar_url, sweep_dirty_events, sync_event
+from workers.events import sweep_dirty_events, sync_event
 
 
 def writes(sandbox) -> int:
@@ -179,7 +179,7 @@ def test_replay_after_a_crash_between_create_and_record(
     put(client, auth, "ev-1", event_body(version=1))
     event = store.get("ev-1")
     rendered = render_event(event.desired, external_id="ev-1", config=services.config.events,
-                            roles=services.config.roles, calendar_url=calendar_url(services))
+                            roles=services.config.roles, calendar_url=services.calendar_url)
     category_id = next(c["id"] for c in forum.state()["categories"]
                        if c["slug"] == "meropriyatiya")
     created = services.discourse.create_topic(
@@ -257,7 +257,7 @@ def test_faults_and_rate_limits_end_in_the_desired_state(client, auth, forum, se
         event = store.get(external_id)
         rendered = render_event(event.desired, external_id=external_id,
                                 config=services.config.events, roles=services.config.roles,
-                                calendar_url=calendar_url(services))
+                                calendar_url=services.calendar_url)
         assert topic["title"] == rendered.title
         assert topic["raw"] == rendered.raw
         assert topic["closed"] is bool(n % 2)
@@ -267,8 +267,6 @@ def test_faults_and_rate_limits_end_in_the_desired_state(client, auth, forum, se
 
 def test_a_withdrawn_event_keeps_only_what_the_lists_need(client, auth, forum, services, work):
     """No garbage behind withdrawn events: description and snapshot go, replays stay ignored."""
-    from workers.events import event_store
-
     body = {"title": "Семинар о наставничестве", "kind": "seminar", "version": 1,
             "starts_at": "2026-12-03T15:00:00+03:00", "location": "СОИРО, ауд. 12",
             "description": "Длинное описание " * 200}
@@ -276,7 +274,7 @@ def test_a_withdrawn_event_keeps_only_what_the_lists_need(client, auth, forum, s
     work()
     assert client.delete("/api/v1/events/ev-9", headers=auth).status_code == 202
     work()
-    event = event_store(services).get("ev-9")
+    event = services.events.get("ev-9")
     assert set(event.desired) <= {"title", "kind", "starts_at", "ends_at", "status"}
     assert event.desired["title"] == "Семинар о наставничестве"
     assert "snapshot" not in event.forum

@@ -23,7 +23,7 @@ from web.api.common import (
     validation_details,
 )
 from web.current import current_services
-from workers.events import event_store, submit
+from workers.events import submit
 
 
 def _ignored(version: int):
@@ -71,7 +71,7 @@ def delete_event(external_id: str):
     external_id = forum_id(external_id)
     version = query_number("version", low=0, high=MAX_VERSION)
     services = current_services()
-    event = event_store(services).get(external_id)
+    event = services.events.get(external_id)
     if event is None:
         raise ApiError(404, "not_found", "No such event.")
     result, job_id = submit(
@@ -85,7 +85,7 @@ def delete_event(external_id: str):
 @scoped("/events/<external_id>", methods=["GET"])
 @require_token
 def get_event(external_id: str):
-    event = event_store(current_services()).get(forum_id(external_id))
+    event = current_services().events.get(forum_id(external_id))
     if event is None:
         raise ApiError(404, "not_found", "No such event.")
     return jsonify(present(event))
