@@ -20,8 +20,7 @@ from config.mapping import CategorySpec
 from config.sources import Source, split_feed_source
 from workers import runtime
 from workers.locks import held
-from workers.queue import enqueue, enqueue_or_rerun, job_is_orphaned, requeue
-from workers.queue import job_id_for as queue_job_id
+from workers.queue import enqueue, enqueue_or_rerun, job_id_for, job_is_orphaned, requeue
 
 log = logging.getLogger(__name__)
 
@@ -32,9 +31,14 @@ SYNC_TIMEOUT = 300
 FEED_SOURCE_PREFIX = "bridge:ics-feed:"
 
 
-def job_id_for(external_id: str, version: int) -> str:
-    """One job per accepted version of an event (`event-<escaped id>-v<version>`)."""
-    return queue_job_id("event", external_id, f"v{version}")
+def event_job_id(external_id: str, version: int) -> str:
+    """One job per accepted version of an event (`event-<escaped id>-v<version>`).
+
+    The API, the sweep and a webhook's report all queue it under this id, so the
+    sweep finds (and brings back) a lost job whoever queued it; nothing else, such
+    as the topic's generation, belongs in it.
+    """
+    return job_id_for("event", external_id, f"v{version}")
 
 
 def submit(
@@ -57,7 +61,7 @@ def submit(
         "workers.events.sync_event",
         external_id,
         cause,
-        job_id=job_id_for(external_id, accepted.version),
+        job_id=event_job_id(external_id, accepted.version),
         timeout=SYNC_TIMEOUT,
     )
     return accepted, job_id
@@ -104,7 +108,7 @@ def sweep_dirty_events(services: Services) -> list[str]:
     store = services.events
     queued = []
     for event in store.many(store.dirty_ids()):
-        job_id = job_id_for(event.external_id, event.version)
+        job_id = event_job_id(event.external_id, event.version)
         if job_is_orphaned(services.redis_raw, job_id):
             requeue(services.redis_raw, job_id)
         elif not enqueue_or_rerun(services.redis_raw, "workers.events.sync_event",
@@ -129,7 +133,7 @@ def report_topic_deleted(services: Services, topic_id: int) -> str:
         return "withdrawn event: nothing to do"
     store.report_deleted(event.external_id, topic_id)
     enqueue_or_rerun(services.redis_raw, "workers.events.sync_event", event.external_id,
-                     "webhook", job_id=job_id_for(event.external_id, event.version),
+                     "webhook", job_id=event_job_id(event.external_id, event.version),
                      timeout=SYNC_TIMEOUT)
     return "topic will be checked"
 

@@ -7,7 +7,8 @@ import threading
 from bridge.events import topic_external_id
 from bridge.rendering import render_event
 from tests.events.conftest import drain, event_body, live_topics, put
-from workers.events import sweep_dirty_events, sync_event
+from workers.events import event_job_id, report_topic_deleted, sweep_dirty_events, sync_event
+from workers.queue import queue
 
 
 def writes(sandbox) -> int:
@@ -236,6 +237,33 @@ def test_stored_but_not_queued_is_swept(forum, services, store, work):
     assert sweep_dirty_events(services) == ["event-ev-9-v1"]
     work()
     assert len(live_topics(forum, "ev-9")) == 1
+    assert sweep_dirty_events(services) == []
+
+
+def test_the_api_a_deletion_report_and_the_sweep_queue_one_job_id(
+    client, auth, forum, services, store, work
+):
+    """Whoever queues an event's job names it alike. A webhook's report once queued
+    a `-g<n>` job the sweep never looked for: lost, it stayed lost."""
+    external_id = "ev.2026:7"  # escaped in job ids
+    assert put(client, auth, external_id, event_body(version=1)).json["job_id"] == (
+        event_job_id(external_id, 1))
+    work()
+    services.discourse.delete_topic(store.get(external_id).topic_id)  # by hand
+    response = put(client, auth, external_id, event_body(description="Уточнено.", version=2))
+    assert response.json["job_id"] == event_job_id(external_id, 2)
+    work()
+    event = store.get(external_id)
+    assert event.generation == 2  # the topic's generation is no part of the job id
+    services.discourse.delete_topic(event.topic_id)  # by hand again, and the webhook says so
+    assert report_topic_deleted(services, event.topic_id) == "topic will be checked"
+    q = queue(services.redis_raw)
+    assert q.job_ids == [event_job_id(external_id, 2)]
+    q.empty()  # the report's job is lost
+    assert sweep_dirty_events(services) == [event_job_id(external_id, 2)]
+    work()
+    assert store.get(external_id).generation == 3
+    assert len(live_topics(forum, external_id)) == 1
     assert sweep_dirty_events(services) == []
 
 

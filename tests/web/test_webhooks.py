@@ -13,7 +13,7 @@ import pytest
 
 from tests.events.conftest import live_topics
 from tests.sync.conftest import member_body
-from workers.events import job_id_for, setup_categories, sweep_dirty_events
+from workers.events import event_job_id, setup_categories, sweep_dirty_events
 from workers.queue import queue
 
 SECRET = "webhook-secret-0123456789"
@@ -143,7 +143,7 @@ def test_the_webhook_queues_the_job_the_sweep_looks_for(hooks, announced, servic
     sweep finds the event dirty and queues the same job again."""
     services.discourse.delete_topic(announced.topic_id)
     deliver(hooks, "topic_destroyed", {"topic": {"id": announced.topic_id}})
-    job_id = job_id_for("ev-1", 1)
+    job_id = event_job_id("ev-1", 1)
     assert queue(services.redis_raw).job_ids == [job_id]
     queue(services.redis_raw).empty()  # lost
     assert sweep_dirty_events(services) == [job_id]
