@@ -8,7 +8,7 @@ is `bridge.rendering`'s.
 """
 
 from bridge.events.categories import CATEGORY_CACHE, CategoryResolver, match_categories
-from bridge.events.errors import TopicGone, external_id_taken, title_taken
+from bridge.events.errors import TopicGone, external_id_taken, title_taken, topic_refused
 from bridge.events.publisher import EventPublisher, Outcome
 from bridge.events.schema import EventIn, IsoDateTime, check_event
 from bridge.events.store import (
@@ -45,4 +45,5 @@ __all__ = [
     "match_categories",
     "title_taken",
     "topic_external_id",
+    "topic_refused",
 ]

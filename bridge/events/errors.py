@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bridge.discourse import DiscourseError
+from bridge.discourse import DiscourseError, NotFound
 
 
 class TopicGone(Exception):
@@ -12,6 +12,11 @@ class TopicGone(Exception):
 def _error_says(error: DiscourseError, *words: str) -> bool:
     text = " ".join(error.errors).lower()
     return all(word in text for word in words)
+
+
+def topic_refused(error: DiscourseError) -> bool:
+    """A 404 or a 403 on the recorded topic: it may have been deleted by hand."""
+    return isinstance(error, NotFound) or error.status == 403
 
 
 def title_taken(error: DiscourseError) -> bool:

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from bridge.audit import AuditLog
-from bridge.discourse import ClientError, DiscourseClient, DiscourseError, NotFound, ServerError
+from bridge.discourse import ClientError, DiscourseClient, DiscourseError, ServerError
 from bridge.events.categories import CategoryResolver
-from bridge.events.errors import TopicGone, external_id_taken, title_taken
+from bridge.events.errors import TopicGone, external_id_taken, title_taken, topic_refused
 from bridge.events.store import Event, EventStore, forum_hash
 from bridge.rendering import TITLE_LEVELS, Rendered, edit_reason, render_event, snapshot
 from config.mapping import EventsConfig, RolesConfig
@@ -157,7 +157,7 @@ class EventPublisher:
 
     def _gone_or_moved(self, event: Event, error: DiscourseError) -> None:
         """After a 403/404 on the recorded topic: deleted by hand, or found elsewhere?"""
-        if not (isinstance(error, NotFound) or error.status == 403):
+        if not topic_refused(error):
             raise error
         ext = event.current_topic_external_id
         topic = self.discourse.topic_by_external_id(ext)
@@ -294,7 +294,7 @@ class EventPublisher:
                                                             enabled=True),
                 )
                 forum["listed"] = True
-        except (NotFound, ClientError) as error:
+        except ClientError as error:
             if title_taken(error):
                 raise
             self._gone_or_moved(event, error)
@@ -315,13 +315,11 @@ class EventPublisher:
             try:
                 self._write(event, "topic.delete", cause,
                             lambda: self.discourse.delete_topic(topic_id))
-            except (NotFound, ClientError) as error:
-                if not (isinstance(error, NotFound) or error.status == 403):
+            except ClientError as error:
+                if not topic_refused(error):
                     raise
                 # Already deleted (by hand, or by our own earlier attempt).
-            self.store.forget_topic(event.external_id, next_generation=event.generation + 1)
-            self.store.compact_withdrawn(event)
-            return Outcome("deleted")
+            return self._let_go(event, "deleted")
         if event.forum.get("listed") is False:
             return Outcome("unchanged")
         try:
@@ -330,16 +328,20 @@ class EventPublisher:
                 lambda: self.discourse.set_topic_status(topic_id, status="visible",
                                                         enabled=False),
             )
-        except (NotFound, ClientError) as error:
-            if not (isinstance(error, NotFound) or error.status == 403):
+        except ClientError as error:
+            if not topic_refused(error):
                 raise
-            self.store.forget_topic(event.external_id, next_generation=event.generation + 1)
-            self.store.compact_withdrawn(event)
-            return Outcome("withdrawn")
+            return self._let_go(event, "withdrawn")
         self.store.record_forum(event.external_id, {**event.forum, "listed": False})
         event.forum = {**event.forum, "listed": False}
         self.store.compact_withdrawn(event)
         return Outcome("withdrawn")
+
+    def _let_go(self, event: Event, action: str) -> Outcome:
+        """The withdrawn event's topic is deleted or out of reach: a later one gets a new id."""
+        self.store.forget_topic(event.external_id, next_generation=event.generation + 1)
+        self.store.compact_withdrawn(event)
+        return Outcome(action)
 
 
 def _reload(event: Event, store: EventStore) -> None:
