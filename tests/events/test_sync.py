@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import threading
 
+import pytest
+
 from bridge.events import topic_external_id
 from bridge.rendering import render_event
 from tests.events.conftest import drain, event_body, live_topics, put
@@ -156,6 +158,28 @@ def test_withdraw_deletes_in_delete_mode_and_returns_under_a_new_id(
     work()
     topic = only_topic(forum, "ev-1")
     assert topic["external_id"] == topic_external_id("ev-1", 2)
+
+
+@pytest.mark.parametrize("mode", ["unlist", "delete"])
+def test_withdrawing_a_topic_deleted_by_hand_lets_it_go(
+    client, auth, forum, work, services, request, mode
+):
+    """The forum refuses to unlist or delete a topic deleted by hand: the withdrawal
+    is done all the same, and the next version announces under a new id."""
+    if mode == "delete":
+        request.getfixturevalue("delete_mode")
+    put(client, auth, "ev-1", event_body(version=1))
+    work()
+    services.discourse.delete_topic(only_topic(forum, "ev-1")["id"])
+    assert client.delete("/api/v1/events/ev-1", headers=auth).status_code == 202
+    work()
+    state = client.get("/api/v1/events/ev-1", headers=auth).json
+    assert (state["forum"], state["last_error"]) == (None, None)
+    assert "ev-1" not in services.events.dirty_ids()
+
+    put(client, auth, "ev-1", event_body(version=10))
+    work()
+    assert only_topic(forum, "ev-1")["external_id"] == topic_external_id("ev-1", 2)
 
 
 def test_two_jobs_at_once_make_one_topic(client, auth, forum, services):
