@@ -60,11 +60,9 @@ class Services:
     def category_resolver(self, source: Source | None = None) -> CategoryResolver:
         """events.yml categories on the forum: `source`'s (its audit entries name it),
         else the main events.yml."""
-        if source is None:
-            return CategoryResolver(self.redis, self.discourse, self.config.events,
-                                    audit=self.audit)
-        return CategoryResolver(self.redis, self.discourse, source.events, audit=self.audit,
-                                source=source.code)
+        events = self.config.events if source is None else source.events
+        code = None if source is None else source.code
+        return CategoryResolver(self.redis, self.discourse, events, audit=self.audit, source=code)
 
     def event_publisher(
         self, source: Source, *, keep_alive: Callable[[], None] | None = None
