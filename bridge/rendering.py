@@ -1,4 +1,5 @@
-"""What an event looks like on the forum: its topic title and its first post.
+"""What an event looks like on the forum: its topic title, its first post and the
+reason each edit of it gives (all the Russian the bridge writes into announcements).
 
 Pure functions, no I/O beyond reading the Jinja templates: the same desired
 state always renders to the same text, so a content hash of the result tells
@@ -336,6 +337,60 @@ def render_event(
         tags=tuple(kind.tags),
         closed=desired.get("status") == "cancelled",
     )
+
+
+# -- edit reasons --------------------------------------------------------------------
+
+#: Which change of the desired state the forum's edit history names, and how.
+_CHANGES = (
+    # (fields, the noun in a list, the whole phrase when it is the only change)
+    (("starts_at", "ends_at"), "дата и время", "изменились дата и время"),
+    (("title",), "название", "изменилось название"),
+    (("location",), "место проведения", "изменилось место проведения"),
+    (("url",), "ссылка", "изменилась ссылка"),
+    (("description",), "описание", "изменилось описание"),
+    (("audience",), "круг участников", "изменился круг участников"),
+    (("kind",), "вид мероприятия", "изменился вид мероприятия"),
+)
+SNAPSHOT_FIELDS = (
+    "title", "kind", "starts_at", "ends_at", "location", "url", "description", "audience",
+    "status",
+)
+
+
+def snapshot(desired: Mapping[str, Any]) -> dict[str, Any]:
+    """What the next edit reason compares: kept with the topic, as the forum showed it."""
+    return {name: desired.get(name) for name in SNAPSHOT_FIELDS}
+
+
+def _unchanged(name: str, old: Any, new: Any) -> bool:
+    if name in ("starts_at", "ends_at") and old and new:
+        try:
+            return datetime.fromisoformat(old) == datetime.fromisoformat(new)
+        except ValueError:
+            return old == new
+    return (old or None) == (new or None)
+
+
+def edit_reason(before: Mapping[str, Any] | None, after: Mapping[str, Any]) -> str:
+    """«Обновлено из системы института: изменились дата и время» and the like."""
+    lead = "Обновлено из системы института"
+    if not before:
+        return lead
+    if before.get("status") != "cancelled" and after.get("status") == "cancelled":
+        return f"{lead}: мероприятие отменено"
+    if before.get("status") == "cancelled" and after.get("status") != "cancelled":
+        return f"{lead}: мероприятие снова в расписании"
+    changed = [
+        (noun, phrase)
+        for names, noun, phrase in _CHANGES
+        if any(not _unchanged(n, before.get(n), after.get(n)) for n in names)
+    ]
+    if len(changed) == 1:
+        return f"{lead}: {changed[0][1]}"
+    if changed:
+        return f"{lead}: изменились {', '.join(noun for noun, _ in changed)}"
+    return lead
 
 
 def _parse(value: Any) -> datetime:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import redis
@@ -10,12 +11,13 @@ from requests.adapters import HTTPAdapter
 
 from bridge.audit import AuditLog
 from bridge.discourse import DiscourseClient
+from bridge.events import CategoryResolver, EventPublisher, EventStore
 from bridge.members import MemberStore
 from bridge.membersync import MemberSync, SyncOptions
 from bridge.metrics import CallCounter
 from bridge.ratelimit import ApiBudget
 from bridge.redis_server import connect
-from config import AppConfig
+from config import AppConfig, Source
 
 
 @dataclass
@@ -26,6 +28,7 @@ class Services:
     budget: ApiBudget
     discourse: DiscourseClient
     members: MemberStore
+    events: EventStore
     audit: AuditLog
 
     @property
@@ -47,6 +50,35 @@ class Services:
                 suppress_welcome_message=settings.suppress_welcome_message,
                 max_share=settings.offboard_max_share,
             ),
+        )
+
+    @property
+    def calendar_url(self) -> str:
+        """The club calendar's address (web/calendar.py), which every announcement links to."""
+        return self.settings.public_url.rstrip("/") + "/calendar.ics"
+
+    def category_resolver(self, source: Source | None = None) -> CategoryResolver:
+        """events.yml categories on the forum: `source`'s (its audit entries name it),
+        else the main events.yml."""
+        events = self.config.events if source is None else source.events
+        code = None if source is None else source.code
+        return CategoryResolver(self.redis, self.discourse, events, audit=self.audit, source=code)
+
+    def event_publisher(
+        self, source: Source, *, keep_alive: Callable[[], None] | None = None
+    ) -> EventPublisher:
+        """The event path's domain object for `source`'s events: its kinds, categories,
+        templates and roles; `keep_alive` is checked before every forum call (the lock)."""
+        return EventPublisher(
+            store=self.events,
+            discourse=self.discourse,
+            audit=self.audit,
+            config=source.events,
+            roles=source.roles,
+            categories=self.category_resolver(source),
+            delete_mode=self.settings.event_delete_mode,
+            calendar_url=self.calendar_url,
+            keep_alive=keep_alive,
         )
 
 
@@ -83,6 +115,7 @@ def build_services(config: AppConfig, *, budget_wait: float = 70.0, on_call=None
         budget=budget,
         discourse=discourse,
         members=MemberStore(state),
+        events=EventStore(state),
         audit=AuditLog(state, retention_days=settings.audit_retention_days,
                        sources=config.sources),
     )

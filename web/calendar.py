@@ -13,7 +13,6 @@ from flask import Blueprint, Response, request
 
 from bridge.club_calendar import club_calendar
 from web.current import current_services
-from workers.events import event_store
 
 bp = Blueprint("calendar", __name__)
 
@@ -24,7 +23,7 @@ MAX_AGE = 300  # seconds a client or proxy may reuse the document without asking
 def calendar_feed() -> Response:
     services = current_services()
     document = club_calendar(
-        event_store(services).all(),
+        services.events.all(),
         forum_url=services.settings.discourse_url,
         public_url=services.settings.public_url,
         now=datetime.now(UTC),

@@ -13,22 +13,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bridge import ics
-from bridge.events import (
-    CategoryResolver,
-    EventIn,
-    EventPublisher,
-    EventStore,
-    check_event,
-    match_categories,
-)
+from bridge.events import EventIn, check_event, match_categories
 from bridge.services import Services, http_session
 from bridge.versioned import Accepted
 from config.mapping import CategorySpec
 from config.sources import Source, split_feed_source
 from workers import runtime
 from workers.locks import held
-from workers.queue import enqueue, enqueue_or_rerun, job_is_orphaned, requeue
-from workers.queue import job_id_for as queue_job_id
+from workers.queue import enqueue, enqueue_or_rerun, job_id_for, job_is_orphaned, requeue
 
 log = logging.getLogger(__name__)
 
@@ -39,13 +31,14 @@ SYNC_TIMEOUT = 300
 FEED_SOURCE_PREFIX = "bridge:ics-feed:"
 
 
-def event_store(services: Services) -> EventStore:
-    return EventStore(services.redis)
+def event_job_id(external_id: str, version: int) -> str:
+    """One job per accepted version of an event (`event-<escaped id>-v<version>`).
 
-
-def job_id_for(external_id: str, version: int) -> str:
-    """One job per accepted version of an event (`event-<escaped id>-v<version>`)."""
-    return queue_job_id("event", external_id, f"v{version}")
+    The API, the sweep and a webhook's report all queue it under this id, so the
+    sweep finds (and brings back) a lost job whoever queued it; nothing else, such
+    as the topic's generation, belongs in it.
+    """
+    return job_id_for("event", external_id, f"v{version}")
 
 
 def submit(
@@ -58,7 +51,7 @@ def submit(
     cause: str = "api",
 ) -> tuple[Accepted, str | None]:
     """Store a desired state durably, then queue its job; an old version queues nothing."""
-    accepted = event_store(services).accept(
+    accepted = services.events.accept(
         external_id, desired, version=version, removed=removed
     )
     if not accepted.applied:
@@ -68,15 +61,10 @@ def submit(
         "workers.events.sync_event",
         external_id,
         cause,
-        job_id=job_id_for(external_id, accepted.version),
+        job_id=event_job_id(external_id, accepted.version),
         timeout=SYNC_TIMEOUT,
     )
     return accepted, job_id
-
-
-def calendar_url(services: Services) -> str:
-    """The club calendar's address (web/calendar.py), for teachers outside the bridge."""
-    return services.settings.public_url.rstrip("/") + "/calendar.ics"
 
 
 def source_of_event(services: Services, external_id: str) -> Source:
@@ -87,29 +75,11 @@ def source_of_event(services: Services, external_id: str) -> Source:
         raise LookupError(f"event {external_id} belongs to no configured source") from None
 
 
-def publisher(services: Services, source: Source, *, keep_alive=None) -> EventPublisher:
-    """The publisher of `source`'s events: its kinds, categories, templates and roles."""
-    return EventPublisher(
-        store=event_store(services),
-        discourse=services.discourse,
-        audit=services.audit,
-        config=source.events,
-        roles=source.roles,
-        categories=CategoryResolver(
-            services.redis, services.discourse, source.events, audit=services.audit,
-            source=source.code,
-        ),
-        delete_mode=services.settings.event_delete_mode,
-        calendar_url=calendar_url(services),
-        keep_alive=keep_alive,
-    )
-
-
 @runtime.job
 def sync_event(external_id: str, cause: str = "api"):
     """Converge one event's topic to the newest desired state."""
     services = runtime.services()
-    store = event_store(services)
+    store = services.events
     with held(services.redis, f"event:{external_id}", wait=LOCK_WAIT) as lock:
         event = store.get(external_id)
         if event is None:
@@ -117,7 +87,7 @@ def sync_event(external_id: str, cause: str = "api"):
         version = event.version
         try:
             source = source_of_event(services, external_id)
-            outcome = publisher(services, source, keep_alive=lock.check).converge(
+            outcome = services.event_publisher(source, keep_alive=lock.check).converge(
                 external_id, cause=cause
             )
         except Exception as error:
@@ -135,10 +105,10 @@ def sweep_dirty_events(services: Services) -> list[str]:
     Redis hiccup between store and enqueue, a webhook's report after the job had
     finished). A job that failed for a permanent reason stays failed, for an
     administrator to see and retry."""
-    store = event_store(services)
+    store = services.events
     queued = []
     for event in store.many(store.dirty_ids()):
-        job_id = job_id_for(event.external_id, event.version)
+        job_id = event_job_id(event.external_id, event.version)
         if job_is_orphaned(services.redis_raw, job_id):
             requeue(services.redis_raw, job_id)
         elif not enqueue_or_rerun(services.redis_raw, "workers.events.sync_event",
@@ -155,7 +125,7 @@ def report_topic_deleted(services: Services, topic_id: int) -> str:
     Nothing is forgotten here: the job (the one the API and the sweep queue for
     this version) replaces the topic only if Discourse confirms it is gone.
     """
-    store = event_store(services)
+    store = services.events
     event = next((e for e in store.all() if e.topic_id == topic_id), None)
     if event is None:
         return "not an announcement"
@@ -163,7 +133,7 @@ def report_topic_deleted(services: Services, topic_id: int) -> str:
         return "withdrawn event: nothing to do"
     store.report_deleted(event.external_id, topic_id)
     enqueue_or_rerun(services.redis_raw, "workers.events.sync_event", event.external_id,
-                     "webhook", job_id=job_id_for(event.external_id, event.version),
+                     "webhook", job_id=event_job_id(event.external_id, event.version),
                      timeout=SYNC_TIMEOUT)
     return "topic will be checked"
 
@@ -180,9 +150,7 @@ def event_categories(services: Services) -> dict[str, CategorySpec]:
 def setup_categories(services: Services, *, cause: str = "admin") -> list[str]:
     """Create the categories of every source's events.yml the forum lacks; the names created."""
     categories = event_categories(services)
-    resolver = CategoryResolver(
-        services.redis, services.discourse, services.config.events, audit=services.audit
-    )
+    resolver = services.category_resolver()
     found = match_categories(services.discourse.categories(), categories.values())
     created = []
     for key, spec in categories.items():
@@ -241,7 +209,7 @@ def import_calendar(
     """
     source = source or feed_source(services)
     report = ImportReport()
-    store = event_store(services)
+    store = services.events
     feed = ics.feed_key(location)
     parsed = ics.parse_calendar(data, feed=feed, kinds=source.events.kinds, default_kind=kind)
     seen: list[str] = []

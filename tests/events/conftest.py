@@ -25,7 +25,7 @@ def forum(sandbox, services):
 
 @pytest.fixture
 def store(services) -> EventStore:
-    return EventStore(services.redis)
+    return services.events
 
 
 @pytest.fixture

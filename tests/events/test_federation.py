@@ -20,7 +20,6 @@ from tests.support.two_sources import (
     two_sources_config,
     two_sources_environ,
 )
-from workers.events import event_store
 from workers.queue import queue
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -83,7 +82,7 @@ def test_the_same_local_id_in_two_sources_makes_two_topics(client, auth, forum, 
     assert vyazma.json["status_url"].startswith("/api/v1/sources/vyazma/jobs/")
     work()
 
-    assert sorted(event_store(services).all_ids()) == ["sem-1", "vyazma:sem-1"]
+    assert sorted(services.events.all_ids()) == ["sem-1", "vyazma:sem-1"]
     topics = {t["external_id"]: t for t in live_topics(forum)}
     assert set(topics) == {topic_external_id("sem-1"), topic_external_id("vyazma:sem-1")}
     categories = {c["id"]: c["slug"] for c in forum.state()["categories"]}
@@ -116,7 +115,7 @@ def test_a_legacy_id_that_names_another_source_is_refused(client, auth, services
     # Vyazma's own ids may hold a colon: they live under its prefix.
     assert client.put("/api/v1/events/institute:1", json=vyazma_event(),
                       headers=VYAZMA).status_code == 202
-    assert event_store(services).all_ids() == ["vyazma:institute:1"]
+    assert services.events.all_ids() == ["vyazma:institute:1"]
 
 
 @pytest.mark.parametrize("ids", [
@@ -156,7 +155,7 @@ def test_a_feed_belongs_to_a_source(app, services, tmp_path):
     assert run_import(app, str(feed))["created"] == "4"  # the legacy source's by default
     assert run_import(app, str(feed), "--source", "vyazma")["created"] == "4"
     local = feed_external_id(feed_key(str(feed)), "webinar-42")
-    store = event_store(services)
+    store = services.events
     assert store.get(local).desired["kind"] == "webinar"
     assert store.get(f"vyazma:{local}").desired["kind"] == "seminar"  # Vyazma has no webinars
 
@@ -189,7 +188,7 @@ def test_configured_feeds_may_name_their_source(services, tmp_path):
     results = poll_feeds()
     assert results[str(feed)]["created"] == 4
     assert results[f"vyazma:{feed}"]["created"] == 4
-    ids = event_store(services).all_ids()
+    ids = services.events.all_ids()
     assert len(ids) == 8
     assert sum(i.startswith("vyazma:ics-") for i in ids) == 4
 

@@ -12,7 +12,6 @@ from bridge.ics import feed_external_id, feed_key, parse_calendar
 from bridge.members import EXTERNAL_ID
 from config import load_mappings
 from tests.events.conftest import event_body, live_topics, put
-from workers.events import event_store
 
 FIXTURES = Path(__file__).parent / "fixtures"
 ROOT = Path(__file__).resolve().parents[2]
@@ -212,7 +211,7 @@ def test_a_feed_cannot_overwrite_cancel_or_outrank_an_api_event(app, client, aut
     feed.write_bytes((FIXTURES / "club-v2.ics").read_bytes())
     run_import(app, str(feed), "--delete-missing")
     work()
-    store = event_store(services)
+    store = services.events
     for external_id, version in (("webinar-42", 1), ("round-table-floating", 5)):
         api_event = store.get(external_id)
         assert (api_event.version, api_event.removed) == (version, False)
@@ -232,7 +231,7 @@ def test_two_feeds_with_the_same_uids_keep_apart(app, services, tmp_path):
         assert run_import(app, str(feed))["created"] == "4"
     second.write_bytes((FIXTURES / "club-v2.ics").read_bytes())
     run_import(app, str(second), "--delete-missing")
-    store = event_store(services)
+    store = services.events
     assert len(store.all_ids()) == 8
     untouched = store.get(feed_external_id(feed_key(str(first)), "webinar-42"))
     assert untouched.desired["status"] == "scheduled"

@@ -8,8 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from bridge.events import EventIn, edit_reason, topic_external_id
-from bridge.rendering import calendar_block, render_event, render_title, russian_when
+from bridge.events import EventIn, topic_external_id
+from bridge.rendering import (
+    calendar_block,
+    edit_reason,
+    render_event,
+    render_title,
+    russian_when,
+)
 from config import load_mappings
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import threading
 
+import pytest
+
 from bridge.events import topic_external_id
 from bridge.rendering import render_event
 from tests.events.conftest import drain, event_body, live_topics, put
-from workers.events import calendar_url, sweep_dirty_events, sync_event
+from workers.events import event_job_id, report_topic_deleted, sweep_dirty_events, sync_event
+from workers.queue import queue
 
 
 def writes(sandbox) -> int:
@@ -157,6 +160,28 @@ def test_withdraw_deletes_in_delete_mode_and_returns_under_a_new_id(
     assert topic["external_id"] == topic_external_id("ev-1", 2)
 
 
+@pytest.mark.parametrize("mode", ["unlist", "delete"])
+def test_withdrawing_a_topic_deleted_by_hand_lets_it_go(
+    client, auth, forum, work, services, request, mode
+):
+    """The forum refuses to unlist or delete a topic deleted by hand: the withdrawal
+    is done all the same, and the next version announces under a new id."""
+    if mode == "delete":
+        request.getfixturevalue("delete_mode")
+    put(client, auth, "ev-1", event_body(version=1))
+    work()
+    services.discourse.delete_topic(only_topic(forum, "ev-1")["id"])
+    assert client.delete("/api/v1/events/ev-1", headers=auth).status_code == 202
+    work()
+    state = client.get("/api/v1/events/ev-1", headers=auth).json
+    assert (state["forum"], state["last_error"]) == (None, None)
+    assert "ev-1" not in services.events.dirty_ids()
+
+    put(client, auth, "ev-1", event_body(version=10))
+    work()
+    assert only_topic(forum, "ev-1")["external_id"] == topic_external_id("ev-1", 2)
+
+
 def test_two_jobs_at_once_make_one_topic(client, auth, forum, services):
     put(client, auth, "ev-1", event_body(version=1))
     put(client, auth, "ev-1", event_body(description="Вторая редакция.", version=2))
@@ -179,7 +204,7 @@ def test_replay_after_a_crash_between_create_and_record(
     put(client, auth, "ev-1", event_body(version=1))
     event = store.get("ev-1")
     rendered = render_event(event.desired, external_id="ev-1", config=services.config.events,
-                            roles=services.config.roles, calendar_url=calendar_url(services))
+                            roles=services.config.roles, calendar_url=services.calendar_url)
     category_id = next(c["id"] for c in forum.state()["categories"]
                        if c["slug"] == "meropriyatiya")
     created = services.discourse.create_topic(
@@ -239,6 +264,33 @@ def test_stored_but_not_queued_is_swept(forum, services, store, work):
     assert sweep_dirty_events(services) == []
 
 
+def test_the_api_a_deletion_report_and_the_sweep_queue_one_job_id(
+    client, auth, forum, services, store, work
+):
+    """Whoever queues an event's job names it alike. A webhook's report once queued
+    a `-g<n>` job the sweep never looked for: lost, it stayed lost."""
+    external_id = "ev.2026:7"  # escaped in job ids
+    assert put(client, auth, external_id, event_body(version=1)).json["job_id"] == (
+        event_job_id(external_id, 1))
+    work()
+    services.discourse.delete_topic(store.get(external_id).topic_id)  # by hand
+    response = put(client, auth, external_id, event_body(description="Уточнено.", version=2))
+    assert response.json["job_id"] == event_job_id(external_id, 2)
+    work()
+    event = store.get(external_id)
+    assert event.generation == 2  # the topic's generation is no part of the job id
+    services.discourse.delete_topic(event.topic_id)  # by hand again, and the webhook says so
+    assert report_topic_deleted(services, event.topic_id) == "topic will be checked"
+    q = queue(services.redis_raw)
+    assert q.job_ids == [event_job_id(external_id, 2)]
+    q.empty()  # the report's job is lost
+    assert sweep_dirty_events(services) == [event_job_id(external_id, 2)]
+    work()
+    assert store.get(external_id).generation == 3
+    assert len(live_topics(forum, external_id)) == 1
+    assert sweep_dirty_events(services) == []
+
+
 def test_faults_and_rate_limits_end_in_the_desired_state(client, auth, forum, services, store):
     forum.faults(error_rate=0.3, error_status=503, rate_limit_burst=4, seed=11)
     ids = [f"f-{n}" for n in range(6)]
@@ -257,7 +309,7 @@ def test_faults_and_rate_limits_end_in_the_desired_state(client, auth, forum, se
         event = store.get(external_id)
         rendered = render_event(event.desired, external_id=external_id,
                                 config=services.config.events, roles=services.config.roles,
-                                calendar_url=calendar_url(services))
+                                calendar_url=services.calendar_url)
         assert topic["title"] == rendered.title
         assert topic["raw"] == rendered.raw
         assert topic["closed"] is bool(n % 2)
@@ -267,8 +319,6 @@ def test_faults_and_rate_limits_end_in_the_desired_state(client, auth, forum, se
 
 def test_a_withdrawn_event_keeps_only_what_the_lists_need(client, auth, forum, services, work):
     """No garbage behind withdrawn events: description and snapshot go, replays stay ignored."""
-    from workers.events import event_store
-
     body = {"title": "Семинар о наставничестве", "kind": "seminar", "version": 1,
             "starts_at": "2026-12-03T15:00:00+03:00", "location": "СОИРО, ауд. 12",
             "description": "Длинное описание " * 200}
@@ -276,7 +326,7 @@ def test_a_withdrawn_event_keeps_only_what_the_lists_need(client, auth, forum, s
     work()
     assert client.delete("/api/v1/events/ev-9", headers=auth).status_code == 202
     work()
-    event = event_store(services).get("ev-9")
+    event = services.events.get("ev-9")
     assert set(event.desired) <= {"title", "kind", "starts_at", "ends_at", "status"}
     assert event.desired["title"] == "Семинар о наставничестве"
     assert "snapshot" not in event.forum

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from sandbox.discourse.cooking import cook, parse_attributes
-from workers.events import event_store, setup_categories, submit
+from workers.events import setup_categories, submit
 
 SEMINAR = {
     "title": "Семинар «Цифровая школа: первые шаги»",
@@ -23,7 +23,7 @@ def announce(services, work) -> int:
     setup_categories(services)
     submit(services, "seminar-1", SEMINAR, version=1)
     work()
-    return event_store(services).get("seminar-1").topic_id
+    return services.events.get("seminar-1").topic_id
 
 
 def test_markdown_is_cooked_like_discourse_with_its_default_settings():

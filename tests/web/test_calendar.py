@@ -9,7 +9,7 @@ import icalendar
 import pytest
 
 from tests.events.conftest import event_body, put
-from workers.events import event_store, setup_categories
+from workers.events import setup_categories
 
 MOSCOW = ZoneInfo("Europe/Moscow")
 
@@ -46,7 +46,7 @@ def club(client, auth, services, sandbox, work):
     # Stored but not announced yet: its job has not run.
     assert put(client, auth, "queued", event_body(title="Ещё не анонсирован", **when(4))
                ).status_code == 202
-    return event_store(services)
+    return services.events
 
 
 def read(response) -> dict[str, icalendar.Event]:

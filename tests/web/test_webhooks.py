@@ -13,7 +13,7 @@ import pytest
 
 from tests.events.conftest import live_topics
 from tests.sync.conftest import member_body
-from workers.events import event_store, job_id_for, setup_categories, sweep_dirty_events
+from workers.events import event_job_id, setup_categories, sweep_dirty_events
 from workers.queue import queue
 
 SECRET = "webhook-secret-0123456789"
@@ -75,7 +75,7 @@ def announced(client, auth, services, sandbox, work):
     setup_categories(services)
     assert client.put("/api/v1/events/ev-1", json=EVENT, headers=auth).status_code == 202
     work()
-    return event_store(services).get("ev-1")
+    return services.events.get("ev-1")
 
 
 def test_a_topic_deleted_by_hand_is_recreated(hooks, announced, services, sandbox, work):
@@ -84,7 +84,7 @@ def test_a_topic_deleted_by_hand_is_recreated(hooks, announced, services, sandbo
     response = deliver(hooks, "topic_destroyed", {"topic": {"id": first.topic_id}})
     assert response.json["outcome"] == "topic will be checked"
     work()
-    second = event_store(services).get("ev-1")
+    second = services.events.get("ev-1")
     assert second.topic_id != first.topic_id
     assert second.topic_external_id.endswith("-g2")
     live = [t for t in sandbox.state()["topics"] if not t["deleted"]]
@@ -113,9 +113,9 @@ def test_a_destroyed_webhook_for_a_topic_that_is_there_recreates_nothing(
     assert response.json["outcome"] == "topic will be checked"
     work()
     assert [t["id"] for t in live_topics(sandbox)] == [announced.topic_id]
-    event = event_store(services).get("ev-1")
+    event = services.events.get("ev-1")
     assert (event.topic_id, event.generation) == (announced.topic_id, 1)
-    assert "ev-1" not in event_store(services).dirty_ids()
+    assert "ev-1" not in services.events.dirty_ids()
 
 
 def test_topic_recovered_creates_nothing(hooks, announced, services, sandbox, work):
@@ -143,12 +143,12 @@ def test_the_webhook_queues_the_job_the_sweep_looks_for(hooks, announced, servic
     sweep finds the event dirty and queues the same job again."""
     services.discourse.delete_topic(announced.topic_id)
     deliver(hooks, "topic_destroyed", {"topic": {"id": announced.topic_id}})
-    job_id = job_id_for("ev-1", 1)
+    job_id = event_job_id("ev-1", 1)
     assert queue(services.redis_raw).job_ids == [job_id]
     queue(services.redis_raw).empty()  # lost
     assert sweep_dirty_events(services) == [job_id]
     work()
-    event = event_store(services).get("ev-1")
+    event = services.events.get("ev-1")
     assert event.topic_id != announced.topic_id
     assert [t["id"] for t in live_topics(sandbox)] == [event.topic_id]
 

@@ -7,7 +7,6 @@ import time
 
 from flask import render_template
 
-from bridge.events import EventStore
 from bridge.members import ALL_MEMBERS, DIRTY
 from bridge.services import Services
 from web import charts
@@ -68,7 +67,6 @@ def dashboard():
     shown = scope()
     limit = svc.settings.discourse_max_reqs_per_minute
     used = svc.budget.used()
-    store = EventStore(svc.redis)
     jobs = job_counts(svc.redis_raw)  # the queue is one for every source
     per_source = None
     if several_sources():
@@ -79,7 +77,7 @@ def dashboard():
         dirty, members = svc.redis.scard(DIRTY), svc.redis.scard(ALL_MEMBERS)
     if not shown.everything:
         jobs["failed"] = len(failed_in_scope(svc, shown))
-    events_dirty = [e for e in store.dirty_ids() if shown.everything or shown.has(e)]
+    events_dirty = [e for e in svc.events.dirty_ids() if shown.everything or shown.has(e)]
     return render_template(
         "admin/dashboard.html",
         jobs=jobs,

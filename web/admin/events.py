@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from flask import render_template
 
-from bridge.events import EventStore
 from web.admin.access import (
     PAGE,
     bp,
@@ -21,9 +20,8 @@ def events():
     svc = current_services()
     within = scope()
     federation = svc.config.sources
-    store = EventStore(svc.redis)
-    dirty = set(store.dirty_ids())
-    found = sorted((e for e in store.all() if within.everything or within.has(e.external_id)),
+    dirty = set(svc.events.dirty_ids())
+    found = sorted((e for e in svc.events.all() if within.everything or within.has(e.external_id)),
                    key=lambda e: str(e.desired.get("starts_at") or ""), reverse=True)
     page = page_number()
     shown = found[(page - 1) * PAGE : page * PAGE]

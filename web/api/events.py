@@ -11,7 +11,7 @@ from flask import g, jsonify
 from pydantic import ValidationError
 
 from bridge.events import EventIn, check_event
-from bridge.versioned import MAX_VERSION
+from bridge.versioned import MAX_VERSION, Accepted
 from web.api.common import (
     ApiError,
     accepted,
@@ -23,11 +23,15 @@ from web.api.common import (
     validation_details,
 )
 from web.current import current_services
-from workers.events import event_store, submit
+from workers.events import submit
 
 
-def _ignored(version: int):
-    return jsonify({"status": "ignored", "version": version}), 200
+def _answer(submitted: tuple[Accepted, str | None]):
+    """202 with the job when the change was stored; 200 `ignored` when it was not newer."""
+    result, job_id = submitted
+    if job_id is None:
+        return jsonify({"status": "ignored", "version": result.version}), 200
+    return accepted(job_id, version=result.version)
 
 
 def present(event) -> dict:
@@ -57,12 +61,9 @@ def put_event(external_id: str):
     problems = check_event(event, g.source.events, g.source.roles)
     if problems:
         raise ApiError(422, "validation_failed", "The event is not valid.", problems)
-    result, job_id = submit(
+    return _answer(submit(
         current_services(), external_id, event.desired(), version=event.version, cause="api"
-    )
-    if job_id is None:
-        return _ignored(result.version)
-    return accepted(job_id, version=result.version)
+    ))
 
 
 @scoped("/events/<external_id>", methods=["DELETE"])
@@ -71,21 +72,18 @@ def delete_event(external_id: str):
     external_id = forum_id(external_id)
     version = query_number("version", low=0, high=MAX_VERSION)
     services = current_services()
-    event = event_store(services).get(external_id)
+    event = services.events.get(external_id)
     if event is None:
         raise ApiError(404, "not_found", "No such event.")
-    result, job_id = submit(
+    return _answer(submit(
         services, external_id, event.desired, version=version, removed=True, cause="api"
-    )
-    if job_id is None:
-        return _ignored(result.version)
-    return accepted(job_id, version=result.version)
+    ))
 
 
 @scoped("/events/<external_id>", methods=["GET"])
 @require_token
 def get_event(external_id: str):
-    event = event_store(current_services()).get(forum_id(external_id))
+    event = current_services().events.get(forum_id(external_id))
     if event is None:
         raise ApiError(404, "not_found", "No such event.")
     return jsonify(present(event))
