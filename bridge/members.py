@@ -180,7 +180,7 @@ class MemberStore(VersionedStore[Member]):
         results = super().accept_many(changes, chunk=chunk)
         pipe = self.r.pipeline(transaction=False)
         for (external_id, desired, _, _), result in zip(changes, results, strict=True):
-            if result.applied and desired.get("email"):
+            if result.stored and desired.get("email"):
                 pipe.sadd(EMAIL_INDEX + str(desired["email"]).lower(), external_id)
         pipe.execute()
         return results

@@ -279,5 +279,5 @@ def apply_roster(store: MemberStore, plan: RosterPlan, *, force: bool = False) -
                for external_id in plan.diff.offboarded]
     results = store.accept_many(listed + leaving)
     changed = [change[0] for change, result in zip(listed, results, strict=False)
-               if result.applied]
+               if result.stored]
     return changed + [change[0] for change in leaving]

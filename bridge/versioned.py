@@ -114,7 +114,7 @@ def stored_version(text: str | None) -> int:
 
 @dataclass(frozen=True)
 class Accepted:
-    applied: bool  # False: an older or equal version, acknowledged and ignored
+    stored: bool  # False: an older or equal version, acknowledged and ignored
     version: int
 
 
@@ -166,8 +166,8 @@ class VersionedStore(Generic[T]):
                     ],
                     client=pipe,
                 )
-            results += [Accepted(applied=bool(applied), version=int(stored))
-                        for applied, stored in pipe.execute()]
+            results += [Accepted(stored=bool(taken), version=int(version))
+                        for taken, version in pipe.execute()]
         return results
 
     def get(self, external_id: str) -> T | None:

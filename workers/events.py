@@ -54,7 +54,7 @@ def submit(
     accepted = services.events.accept(
         external_id, desired, version=version, removed=removed
     )
-    if not accepted.applied:
+    if not accepted.stored:
         return accepted, None
     job_id = enqueue(
         services.redis_raw,
@@ -236,7 +236,7 @@ def import_calendar(
         accepted, _job = submit(
             services, external_id, desired, version=item.version, cause=cause
         )
-        if not accepted.applied:
+        if not accepted.stored:
             report.unchanged.append(external_id)
         elif event.status == "cancelled":
             report.cancelled.append(external_id)
@@ -256,7 +256,7 @@ def import_calendar(
             accepted, _job = submit(
                 services, external_id, event.desired, version=None, removed=True, cause=cause
             )
-            if accepted.applied:
+            if accepted.stored:
                 report.deleted.append(external_id)
     pipe = services.redis.pipeline()
     if withdraw:

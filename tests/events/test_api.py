@@ -41,7 +41,7 @@ def test_invalid_events_are_422(client, auth, services, overrides, field):
     response = put(client, auth, "ev-1", event_body(**overrides))
     assert response.status_code == 422, response.json
     body = response.json
-    assert body["error"] == "validation_failed"
+    assert body["error"] == "invalid_event"
     assert body["message"]
     assert any(d["field"].startswith(field) for d in body["details"]), body["details"]
     assert nothing_stored(services)

@@ -110,7 +110,7 @@ def members(services):
 
     def change(external_id: str, version: int, **fields):
         desired = {**DEMO_MEMBERS[external_id], **fields}
-        assert services.members.accept(external_id, desired, version=version).applied
+        assert services.members.accept(external_id, desired, version=version).stored
 
     return change
 

@@ -51,16 +51,16 @@ def put_event(external_id: str):
     external_id = forum_id(external_id)
     body = json_body()
     if not isinstance(body, dict):
-        raise ApiError(422, "validation_failed", "The body must be a JSON object.")
+        raise ApiError(422, "invalid_event", "The body must be a JSON object.")
     try:
         event = EventIn.model_validate(body)
     except ValidationError as error:
         raise ApiError(
-            422, "validation_failed", "The event is not valid.", validation_details(error)
+            422, "invalid_event", "The event is not valid.", validation_details(error)
         ) from None
     problems = check_event(event, g.source.events, g.source.roles)
     if problems:
-        raise ApiError(422, "validation_failed", "The event is not valid.", problems)
+        raise ApiError(422, "invalid_event", "The event is not valid.", problems)
     return _answer(submit(
         current_services(), external_id, event.desired(), version=event.version, cause="api"
     ))

@@ -57,7 +57,7 @@ def put_member(external_id: str):
         raise ApiError(422, "invalid_member", "The member is not valid.", problems)
     desired = member.model_dump(exclude={"version"}, mode="json")
     result = svc.members.accept(external_id, desired, version=member.version)
-    if not result.applied:
+    if not result.stored:
         return jsonify({"status": "ignored", "version": result.version,
                         "message": "An equal or newer version is already stored."}), 200
     job_id = enqueue.member(svc, external_id, result.version)
