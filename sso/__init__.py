@@ -1,10 +1,17 @@
-"""DiscourseConnect provider: the forum's login, through the institute's OIDC provider.
+"""DiscourseConnect provider: the forum's login, through each source's OIDC provider.
 
-    forum /session/sso -> GET /sso (signed nonce) -> identity provider (code + PKCE)
-    -> GET /auth/callback -> forum /session/sso_login (signed reply)
+    forum /session/sso -> GET /sso (signed nonce) [-> the chooser of sources]
+    -> the source's identity provider (code + PKCE) -> GET /auth/callback
+    -> forum /session/sso_login (signed reply)
 
 The only place a reply ever goes is the configured forum's `/session/sso_login`;
 the forum's nonce is kept with the login attempt in the session and used once.
+Each attempt is bound to the source it went to: the callback redeems the code
+only at that source's provider, after checking the response's `iss`.
+
+In a federation the session also keeps what the browser proved through each
+source (`VERIFIED_KEY`): the link step between two sources' listings of one
+person rests on it (`_link_or_hold`).
 Log lines carry external ids and outcomes only: no payload, token, e-mail or name.
 """
 
@@ -20,7 +27,9 @@ from authlib.integrations.base_client import MismatchingStateError, OAuthError
 from flask import Blueprint, Response, redirect, request, session
 
 from bridge import discourse_connect
-from bridge.members import EXTERNAL_ID
+from bridge.members import EXTERNAL_ID, Member
+from bridge.membersync import MemberSync
+from config import Federation, Source
 from sso import oidc, pages
 from web import security
 from web.current import current_services
@@ -43,8 +52,6 @@ _NONCE = re.compile(r"\A[A-Za-z0-9_-]{1,128}\Z")
 _ERROR_CODE = re.compile(r"\A[a-z_]{1,40}\Z")
 _DENIED = frozenset({"access_denied", "consent_required", "login_required", "interaction_required"})
 _IDP_DOWN = frozenset({"server_error", "temporarily_unavailable"})
-
-
 
 bp.after_request(security.add_headers(
     lambda response: security.LOGIN_PAGE_HEADERS if response.mimetype == "text/html"
@@ -94,7 +101,7 @@ def sso():
     return response
 
 
-def _chooser(federation) -> Response:
+def _chooser(federation: Federation) -> Response:
     """The organisations to log in through; each link repeats the signed request."""
     last = request.cookies.get(CHOICE_COOKIE)
     base = {"sso": request.args.get("sso"), "sig": request.args.get("sig")}
@@ -104,7 +111,7 @@ def _chooser(federation) -> Response:
     return pages.chooser(choices, last if last in federation.sources else None)
 
 
-def _start(source, login: dict) -> Response:
+def _start(source: Source, login: dict) -> Response:
     """On to the source's identity provider; the attempt is bound to that source."""
     session[LOGIN_KEY] = login
     try:
@@ -123,7 +130,7 @@ def _start(source, login: dict) -> Response:
         return pages.error(502, *pages.IDP_UNAVAILABLE, source_name=_name(source))
 
 
-def _verified(source) -> str | None:
+def _verified(source: Source) -> str | None:
     """The member this browser proved through `source`, if any."""
     if current_services().config.sources.federated:
         proof = (session.get(VERIFIED_KEY) or {}).get(source.code)
@@ -131,7 +138,7 @@ def _verified(source) -> str | None:
     return session.get(IDENTITY_KEY)
 
 
-def _name(source) -> str | None:
+def _name(source: Source) -> str | None:
     """The organisation a page names (none for a single-source bridge)."""
     return source.name if current_services().config.sources.federated else None
 
@@ -202,14 +209,12 @@ def callback():
 
     external_id = _forum_id(source, local_id)
     # What this browser proved through each source stays: linking two listings rests on it.
-    proofs = session.get(VERIFIED_KEY) or {}
+    proofs = _fresh_proofs()
     session.clear()  # drops authlib's leftovers too; the identity starts afresh
     session.permanent = True
     if external_id is not None:
         session[IDENTITY_KEY] = external_id
         if federation.federated:
-            proofs = {code: proof for code, proof in proofs.items()
-                      if isinstance(proof, dict) and time.time() - proof.get("at", 0) < PROOF_AGE}
             proofs[source.code] = {"id": external_id, "email": email, "at": time.time()}
             session[VERIFIED_KEY] = proofs
             session[ID_SOURCE_KEY] = source.code
@@ -223,7 +228,17 @@ def callback():
     return _finish(external_id, login)
 
 
-def _forum_id(source, local_id: str) -> str | None:
+def _fresh_proofs() -> dict[str, dict]:
+    """What this browser proved through each source within the last `PROOF_AGE` seconds."""
+    proofs = session.get(VERIFIED_KEY)
+    if not isinstance(proofs, dict):
+        return {}
+    now = time.time()
+    return {code: proof for code, proof in proofs.items()
+            if isinstance(proof, dict) and now - float(proof.get("at") or 0) < PROOF_AGE}
+
+
+def _forum_id(source: Source, local_id: str) -> str | None:
     """The forum external id of what the provider asserted; None when it is not a valid id."""
     if EXTERNAL_ID.match(local_id) is None:
         log.info("login refused: the identity provider's id is not a valid external id")
@@ -266,7 +281,7 @@ def _finish(external_id: str, login: dict[str, str]) -> Response:
     return redirect(settings.discourse_url + "/session/sso_login?" + query)
 
 
-def _link_or_hold(sync, member, source) -> Response | None:
+def _link_or_hold(sync: MemberSync, member: Member, source: Source) -> Response | None:
     """A listing whose e-mail another source's member's account may hold: link or hold.
 
     Discourse would merge the login into that account by e-mail. Only when this
@@ -278,15 +293,15 @@ def _link_or_hold(sync, member, source) -> Response | None:
     if not conflicts:
         return None
     federation = current_services().config.sources
-    proofs = session.get(VERIFIED_KEY) or {}
+    proofs = _fresh_proofs()
     email = member.email.lower()
-    mine = proofs.get(source.code) or {}
+    mine = proofs.get(source.code, {})
     anchors = {sync.account(other).anchor.external_id: other for other in conflicts}
-    if len(anchors) == 1 and mine.get("email") == email:
+    if len(anchors) == 1 and (mine.get("id"), mine.get("email")) == (member.external_id, email):
         (anchor_id, other), = anchors.items()
         listings = {m.external_id for m in sync.account(other).listings}
-        proven = any(isinstance(p, dict) and p.get("id") in listings and p.get("email") == email
-                     for code, p in proofs.items() if code != source.code)
+        proven = any(proof.get("id") in listings and proof.get("email") == email
+                     for code, proof in proofs.items() if code != source.code)
         if proven:
             sync.link(member, other)
             log.info("listings linked: external_id=%s to account of %s", member.external_id,
