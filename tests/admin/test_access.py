@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from tests.admin.conftest import csrf_of, login, page_csrf, text
 from tests.conftest import API_TOKEN
-from tests.sync.conftest import member_body
+from tests.support.admin import csrf_of, login, page_csrf, text
+from tests.support.members import member_body
 from web.admin.login import FREE_LOGIN_FAILURES
 
 PAGES = ["/admin/", "/admin/jobs/failed", "/admin/audit", "/admin/roster", "/admin/events",

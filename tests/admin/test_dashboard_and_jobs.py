@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 import re
 
-from tests.admin.conftest import page_csrf, text
-from tests.sync.conftest import member_body, seed_accounts
+from tests.support.admin import page_csrf, text
+from tests.support.forum import seed_accounts
+from tests.support.members import member_body
 from workers.queue import queue
 
 

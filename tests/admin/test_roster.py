@@ -5,8 +5,8 @@ from __future__ import annotations
 import io
 import re
 
-from tests.admin.conftest import csrf_of, page_csrf, text
-from tests.sync.conftest import seed_accounts
+from tests.support.admin import csrf_of, page_csrf, text
+from tests.support.forum import seed_accounts
 
 CSV = ("external_id,email,name,roles,district\n"
        "c-1,petrov@example.org,Петров Иван,winner;jury,Гагаринский район\n"

@@ -8,7 +8,7 @@ import re
 import pytest
 
 from bridge.audit import AuditLog
-from tests.events.conftest import event_body
+from tests.support.events import event_body
 from tests.support.two_sources import BOTH_TOKEN, VYAZMA_TOKEN, bearer, two_sources_config
 from web.api.openapi import document
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.events.conftest import event_body, put
+from tests.support.events import event_body, put
 from workers.queue import queue
 
 

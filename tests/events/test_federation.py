@@ -12,7 +12,7 @@ from bridge.events import TOPIC_EXTERNAL_ID_MAX, topic_external_id
 from bridge.ics import feed_external_id, feed_key
 from config import ConfigError, load_config
 from config.sources import split_feed_source
-from tests.events.conftest import event_body, live_topics
+from tests.support.events import event_body, live_topics
 from tests.support.two_sources import (
     BOTH_TOKEN,
     VYAZMA_TOKEN,

@@ -11,7 +11,7 @@ from bridge.events import topic_external_id
 from bridge.ics import feed_external_id, feed_key, parse_calendar
 from bridge.members import EXTERNAL_ID
 from config import load_mappings
-from tests.events.conftest import event_body, live_topics, put
+from tests.support.events import event_body, live_topics, put
 
 FIXTURES = Path(__file__).parent / "fixtures"
 ROOT = Path(__file__).resolve().parents[2]

@@ -8,7 +8,7 @@ import pytest
 
 from bridge.events import topic_external_id
 from bridge.rendering import render_event
-from tests.events.conftest import drain, event_body, live_topics, put
+from tests.support.events import drain, event_body, live_topics, put
 from workers.events import event_job_id, report_topic_deleted, sweep_dirty_events, sync_event
 from workers.queue import queue
 

@@ -9,9 +9,8 @@ import pytest
 import requests
 
 from tests.conftest import API_KEY
+from tests.support.flow import log_in
 from workers.queue import queue
-
-from .flow import log_in
 
 pytestmark = pytest.mark.usefixtures("bridge")
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 
-from tests.sync.conftest import member_body, seed_accounts
+from tests.support.forum import seed_accounts
+from tests.support.members import member_body
 
 
 def test_health_and_readiness(client, sandbox, services):

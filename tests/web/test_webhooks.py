@@ -11,8 +11,8 @@ import json
 
 import pytest
 
-from tests.events.conftest import live_topics
-from tests.sync.conftest import member_body
+from tests.support.events import live_topics
+from tests.support.members import member_body
 from workers.events import event_job_id, setup_categories, sweep_dirty_events
 from workers.queue import queue
 
