@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from bridge.events import PREFIX as EVENT_PREFIX
 from bridge.events import TOPIC_EXTERNAL_ID_MAX, topic_external_id
 from bridge.ics import feed_external_id, feed_key
 from config import ConfigError, load_config
@@ -38,7 +39,7 @@ def vyazma_event(**overrides) -> dict:
 
 
 def nothing_stored(services) -> bool:
-    return services.redis.keys("bridge:event:*") == [] and queue(services.redis_raw).count == 0
+    return services.redis.keys(EVENT_PREFIX + "*") == [] and queue(services.redis_raw).count == 0
 
 
 def test_a_token_acts_only_for_its_own_source(client, auth, services):
