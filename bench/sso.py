@@ -16,7 +16,7 @@ measures, n times each after a warm-up:
 - round trip: forum `/session/sso` -> bridge `/sso` -> IdP `/authorize` (its
   login page) -> the teacher's button -> bridge `/auth/callback` (code, token,
   ID token) -> forum `/session/sso_login` -> the forum's front page, logged in;
-  walked by the scripted browser of the tests (`tests/sso/flow.py`), whose
+  walked by the scripted browser of the tests (`tests/support/flow.py`), whose
   cookies are cleared before each login, as a new browser's would be.
 
 Prints the median, p95 and maximum of each, in milliseconds.
@@ -58,7 +58,7 @@ from bridge.redis_server import EmbeddedRedis
 from config import load_config
 from config.logging import configure_logging
 from sandbox.run import wait_for
-from tests.sso import flow
+from tests.support import flow
 from web import create_app
 
 TEACHER = {

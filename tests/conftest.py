@@ -191,6 +191,12 @@ def client(app):
 
 
 @pytest.fixture
+def runner(app):
+    """The app's command line (`flask --app wsgi …`): `runner.invoke(args=["doctor"])`."""
+    return app.test_cli_runner()
+
+
+@pytest.fixture
 def auth():
     return {"Authorization": f"Bearer {API_TOKEN}"}
 

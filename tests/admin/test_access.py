@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from tests.admin.conftest import csrf_of, login, page_csrf, text
 from tests.conftest import API_TOKEN
-from tests.sync.conftest import member_body
+from tests.support.admin import csrf_of, login, page_csrf, text
+from tests.support.members import member_body
 from web.admin.login import FREE_LOGIN_FAILURES
+from web.admin.roster import ROSTER_PREFIX
 
 PAGES = ["/admin/", "/admin/jobs/failed", "/admin/audit", "/admin/roster", "/admin/events",
          "/admin/members/t-1"]
@@ -26,7 +27,7 @@ def test_anonymous_post_changes_nothing(client, services):
     assert response.status_code == 303
     assert response.headers["Location"].startswith("/admin/login")
     assert services.members.all_ids() == []
-    assert not services.redis.keys("bridge:admin:roster:*")
+    assert not services.redis.keys(ROSTER_PREFIX + "*")
 
 
 def test_login_with_a_good_token(client):
@@ -91,7 +92,7 @@ def test_actions_without_a_valid_csrf_token_are_refused(admin_client, services):
         response = admin_client.post("/admin/roster", data={
             **data, "roster_text": "external_id,email\na,a@example.org"})
         assert response.status_code == 400
-    assert not services.redis.keys("bridge:admin:roster:*")
+    assert not services.redis.keys(ROSTER_PREFIX + "*")
     # The session is intact: the real token still works.
     token = page_csrf(admin_client)
     response = admin_client.post("/admin/jobs/failed/retry-all", data={"csrf_token": token})

@@ -9,7 +9,7 @@ import time
 import pytest
 
 from bridge import timeseries
-from tests.admin.conftest import text
+from tests.support.admin import text
 from web import charts
 from workers import queue as jobs
 from workers import samples

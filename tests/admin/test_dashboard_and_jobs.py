@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 import re
 
-from tests.admin.conftest import page_csrf, text
-from tests.sync.conftest import member_body, seed_accounts
+from tests.support.admin import page_csrf, text
+from tests.support.forum import seed_accounts
+from tests.support.members import member_body
+from workers.members import RECONCILE_KEY
 from workers.queue import queue
 
 
@@ -38,13 +40,13 @@ def test_dashboard_shows_the_last_reconciliation(admin_client, services):
               "groups": {"club": {"add": ["a", "b"], "remove": []},
                          "jury": {"add": [], "remove": ["c"]}},
               "staff": ["t-1"], "unknown_accounts": {"club": ["outsider"]}, "write_calls": 4}
-    services.redis.set("bridge:reconcile:last", json.dumps(report))
+    services.redis.set(RECONCILE_KEY, json.dumps(report))
     html = text(admin_client.get("/admin/"))
     assert "01.01.2026 03:00 МСК" in html
     assert re.search(r'data-metric="reconcile-added">2<', html)
     assert re.search(r'data-metric="reconcile-removed">1<', html)
     assert "запросов на запись — 4" in html
-    services.redis.set("bridge:reconcile:last", "{not json")
+    services.redis.set(RECONCILE_KEY, "{not json")
     assert "повреждён" in text(admin_client.get("/admin/"))
 
 

@@ -15,9 +15,9 @@ import pytest
 
 from bridge.events import EventIn, EventStore
 from config import load_config
-from tests.admin.conftest import csrf_of, login, page_csrf, text
 from tests.conftest import API_TOKEN, ROOT
-from tests.sync.conftest import member_body
+from tests.support.admin import csrf_of, login, page_csrf, text
+from tests.support.members import member_body
 from workers.queue import queue
 
 VYAZMA_TOKEN = "vyazma-token-" + secrets.token_hex(16)

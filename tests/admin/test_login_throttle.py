@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.admin.conftest import csrf_of, text
 from tests.conftest import API_TOKEN
+from tests.support.admin import csrf_of, text
 from web.admin import login as admin
 
 ATTACKER = "203.0.113.5"

@@ -8,7 +8,7 @@ import re
 import pytest
 
 from bridge.member_search import find_members, normalized
-from tests.admin.conftest import text
+from tests.support.admin import text
 
 TEACHERS = {
     "t-1": ("Иванова Мария Петровна", "ivanova.mp@school1.example.org", True),

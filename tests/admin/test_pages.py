@@ -7,8 +7,9 @@ import re
 import pytest
 
 from bridge.events import EventStore
-from tests.admin.conftest import text
-from tests.sync.conftest import member_body, seed_accounts
+from tests.support.admin import text
+from tests.support.forum import seed_accounts
+from tests.support.members import member_body
 
 
 def entry_ids(html: str) -> list[str]:

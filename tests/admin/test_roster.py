@@ -5,8 +5,9 @@ from __future__ import annotations
 import io
 import re
 
-from tests.admin.conftest import csrf_of, page_csrf, text
-from tests.sync.conftest import seed_accounts
+from tests.support.admin import csrf_of, page_csrf, text
+from tests.support.forum import seed_accounts
+from web.admin.roster import ROSTER_PREFIX
 
 CSV = ("external_id,email,name,roles,district\n"
        "c-1,petrov@example.org,Петров Иван,winner;jury,Гагаринский район\n"
@@ -79,13 +80,13 @@ def test_a_preview_is_applied_once(admin_client, forum, services):
     assert "Список применён" in text(apply(admin_client, html))
     again = apply(admin_client, html)
     assert "Загруженный список не найден" in text(again)
-    assert len(services.redis.keys("bridge:admin:roster:*")) == 0
+    assert len(services.redis.keys(ROSTER_PREFIX + "*")) == 0
 
 
 def test_uploaded_roster_waits_in_redis_with_a_ttl(admin_client, services):
     html = text(upload(admin_client, text_field=roster_json(range(3))))  # pasted JSON
     assert count(html, "members") == 3
-    [key] = services.redis.keys("bridge:admin:roster:*")
+    [key] = services.redis.keys(ROSTER_PREFIX + "*")
     assert 0 < services.redis.ttl(key) <= 30 * 60
     with admin_client.session_transaction() as session:
         assert not any("roster" in name for name in session)  # not in the cookie
@@ -145,7 +146,7 @@ def test_bad_rosters_are_shown_and_nothing_is_stored(admin_client, services):
         assert response.status_code == status, text(response)
         assert phrase in text(response)
     assert services.members.all_ids() == []
-    assert services.redis.keys("bridge:admin:roster:*") == []
+    assert services.redis.keys(ROSTER_PREFIX + "*") == []
 
 
 def test_a_deeply_nested_json_upload_is_refused(admin_client, services):

@@ -22,6 +22,7 @@ from openapi_core.testing import MockRequest, MockResponse
 from openapi_spec_validator import validate
 
 from bridge import names
+from bridge.events import PREFIX as EVENT_PREFIX
 from web.api.openapi import document, email_pattern, spec, username_pattern
 from workers.queue import queue
 
@@ -157,7 +158,7 @@ ids = st.text(min_size=1, max_size=80).filter(lambda s: "/" not in s and s not i
 
 def nothing_stored(services) -> bool:
     return (len(queue(services.redis_raw)) == 0 and services.members.all_ids() == []
-            and not services.redis.keys("bridge:event:*"))
+            and not services.redis.keys(EVENT_PREFIX + "*"))
 
 
 @pytest.mark.parametrize(("resource", "shape"), [("members", member_like), ("events", event_like)])

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import pytest
 
+from bridge.events import PREFIX as EVENT_PREFIX
 from bridge.members import PREFIX as MEMBER_PREFIX
 from workers.queue import queue
 
@@ -22,7 +23,7 @@ MAX_VERSION = 2**53 - 1
 
 def nothing_stored(services) -> bool:
     return (len(queue(services.redis_raw)) == 0 and services.members.all_ids() == []
-            and not services.redis.keys("bridge:event:*"))
+            and not services.redis.keys(EVENT_PREFIX + "*"))
 
 
 def assert_refused(response, services, status: int = 422) -> None:
@@ -70,7 +71,7 @@ def test_the_next_version_keeps_every_digit(client, auth, services, version):
     assert withdrawn.status_code == 202
     assert withdrawn.json["version"] == version + 1
     assert client.get("/api/v1/events/e-1", headers=auth).json["version"] == version + 1
-    assert services.redis.hget("bridge:event:e-1", "version") == str(version + 1)
+    assert services.redis.hget(EVENT_PREFIX + "e-1", "version") == str(version + 1)
 
 
 def test_a_stored_legacy_float_version_breaks_nothing(client, auth, services):
@@ -177,12 +178,12 @@ def test_brackets_inside_strings_do_not_count_as_depth(client, auth):
 @pytest.mark.parametrize("version", ["²", "١", "１", "+1", " 1", "1_0", str(2**53)])
 def test_a_withdrawal_version_must_be_ascii_digits_in_range(client, auth, services, version):
     assert client.put("/api/v1/events/e-1", json=EVENT, headers=auth).status_code == 202
-    before = services.redis.hgetall("bridge:event:e-1")
+    before = services.redis.hgetall(EVENT_PREFIX + "e-1")
     response = client.delete("/api/v1/events/e-1", query_string={"version": version},
                              headers=auth)
     assert response.status_code == 422, response.get_data(as_text=True)
     assert set(response.json) == {"error", "message", "details"}
-    assert services.redis.hgetall("bridge:event:e-1") == before
+    assert services.redis.hgetall(EVENT_PREFIX + "e-1") == before
 
 
 @pytest.mark.parametrize("query", [{"before": "١-١"}, {"before": "1-1\n"}, {"limit": "١٠"},

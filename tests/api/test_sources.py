@@ -7,8 +7,8 @@ import re
 
 import pytest
 
-from bridge.audit import AuditLog
-from tests.events.conftest import event_body
+from bridge.audit import AUDIT_KEY, AuditLog
+from tests.support.events import event_body
 from tests.support.two_sources import BOTH_TOKEN, VYAZMA_TOKEN, bearer, two_sources_config
 from web.api.openapi import document
 
@@ -43,7 +43,7 @@ def test_entries_belong_to_the_source_their_subject_names(services):
     assert [e.target for e in log.newest(source="vyazma", limit=2)] == ["e", "c"]
     assert [e.target for e in log.newest(subject="member:t-1", source="institute")] == ["a"]
     # Entries written before they had sources get theirs from the subject.
-    services.redis.xadd("bridge:audit", {"e": '{"subject": "member:vyazma:old", "action": '
+    services.redis.xadd(AUDIT_KEY, {"e": '{"subject": "member:vyazma:old", "action": '
                         '"x", "target": "old", "cause": "api", "result": "ok", "detail": ""}'})
     assert log.newest(limit=1)[0].source == "vyazma"
 

@@ -3,14 +3,14 @@ with its managed groups, the demo teachers in the roster; and a headless Chromiu
 
 import pytest
 
-from tests.sso.conftest import (  # noqa: F401 - fixtures
+from tests.support.live_bridge import (  # noqa: F401 - fixtures
     bridge,
     bridge_server,
     environ,
     forum,
     idp_issuer,
-    members,
 )
+from tests.support.members import members  # noqa: F401 - fixture
 
 from .chromium import CHROMEDRIVER, CHROMIUM, OUTPUT, WAIT
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.federation.conftest import app_config, environ, idp_servers, issuers  # noqa: F401
+from tests.support.federation import app_config, environ, idp_servers, issuers  # noqa: F401
 
 from .chromium import DESKTOP, OUTPUT, PHONE, fits_the_screen, needs_chromium, wait_for
 

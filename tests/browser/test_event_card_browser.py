@@ -7,7 +7,7 @@ on a desktop screen.
 from __future__ import annotations
 
 from tests.browser.chromium import OUTPUT, PHONE, fits_the_screen, needs_chromium, wait_for
-from tests.sandbox_discourse.test_cooking import announce
+from tests.support.events import announce
 
 pytestmark = needs_chromium
 

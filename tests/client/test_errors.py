@@ -21,7 +21,7 @@ from sandbox.discourse import create_app
 from tests.conftest import API_KEY, CONNECT_SECRET
 from tests.support.servers import ThreadedServer, free_port
 
-from .conftest import FakeClock, make_client
+from .helpers import FakeClock, make_client
 
 FAST = 1.0  # seconds: a call that fails "at once" answers well within this
 

@@ -12,7 +12,7 @@ import requests
 from bridge import discourse_connect
 from tests.conftest import API_KEY, CONNECT_SECRET
 
-from .conftest import assert_spec_clean
+from .helpers import assert_spec_clean
 
 MEMBERS_ENDPOINT = "PUT /groups/{group_id}/members.json"
 

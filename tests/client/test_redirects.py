@@ -22,7 +22,7 @@ from bridge.discourse import (
 )
 from tests.support.servers import ThreadedServer
 
-from .conftest import make_client
+from .helpers import make_client
 
 
 class Recorder:

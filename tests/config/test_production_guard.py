@@ -17,7 +17,7 @@ import sandbox.run
 from config import ConfigError
 from config.settings import load_settings
 from sandbox.idp import SandboxRefusedError, create_app
-from tests.config.test_settings import GOOD, problems
+from tests.support.settings import GOOD, problems
 
 
 def _must_not_start(*_args, **_kwargs):

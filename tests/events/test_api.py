@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from tests.events.conftest import event_body, put
+from bridge.events import PREFIX as EVENT_PREFIX
+from tests.support.events import event_body, put
 from workers.queue import queue
 
 
 def nothing_stored(services) -> bool:
     return (
-        services.redis.keys("bridge:event:*") == []
+        services.redis.keys(EVENT_PREFIX + "*") == []
         and queue(services.redis_raw).count == 0
     )
 

@@ -8,11 +8,12 @@ from pathlib import Path
 
 import pytest
 
+from bridge.events import PREFIX as EVENT_PREFIX
 from bridge.events import TOPIC_EXTERNAL_ID_MAX, topic_external_id
 from bridge.ics import feed_external_id, feed_key
 from config import ConfigError, load_config
 from config.sources import split_feed_source
-from tests.events.conftest import event_body, live_topics
+from tests.support.events import event_body, live_topics
 from tests.support.two_sources import (
     BOTH_TOKEN,
     VYAZMA_TOKEN,
@@ -38,7 +39,7 @@ def vyazma_event(**overrides) -> dict:
 
 
 def nothing_stored(services) -> bool:
-    return services.redis.keys("bridge:event:*") == [] and queue(services.redis_raw).count == 0
+    return services.redis.keys(EVENT_PREFIX + "*") == [] and queue(services.redis_raw).count == 0
 
 
 def test_a_token_acts_only_for_its_own_source(client, auth, services):
@@ -132,44 +133,44 @@ def test_topic_external_ids_never_collide_and_keep_discourses_rules(ids):
             assert re.fullmatch(r"[A-Za-z0-9_-]+", topic_id), topic_id
 
 
-def test_discourse_setup_creates_every_sources_categories(app, sandbox):
-    result = app.test_cli_runner().invoke(args=["discourse", "setup"])
+def test_discourse_setup_creates_every_sources_categories(runner, sandbox):
+    result = runner.invoke(args=["discourse", "setup"])
     assert result.exit_code == 0, result.output
     slugs = {c["slug"] for c in sandbox.state()["categories"]}
     assert {"meropriyatiya", "konkursy", "vebinary", "vyazma-meropriyatiya"} <= slugs
-    result = app.test_cli_runner().invoke(args=["discourse", "setup"])
+    result = runner.invoke(args=["discourse", "setup"])
     assert "categories created: none (all exist)" in result.output
 
 
-def run_import(app, *args):
-    result = app.test_cli_runner().invoke(args=["events", "import-ics", *args])
+def run_import(runner, *args):
+    result = runner.invoke(args=["events", "import-ics", *args])
     assert result.exit_code == 0, result.output
     return dict(line.split(" / ")[1].split(": ") for line in result.output.splitlines()
                 if " / " in line)
 
 
-def test_a_feed_belongs_to_a_source(app, services, tmp_path):
+def test_a_feed_belongs_to_a_source(runner, services, tmp_path):
     """The same feed for both sources: two sets of events, each withdrawing only its own."""
     feed = tmp_path / "club.ics"
     feed.write_bytes((FIXTURES / "club-v1.ics").read_bytes())
-    assert run_import(app, str(feed))["created"] == "4"  # the legacy source's by default
-    assert run_import(app, str(feed), "--source", "vyazma")["created"] == "4"
+    assert run_import(runner, str(feed))["created"] == "4"  # the legacy source's by default
+    assert run_import(runner, str(feed), "--source", "vyazma")["created"] == "4"
     local = feed_external_id(feed_key(str(feed)), "webinar-42")
     store = services.events
     assert store.get(local).desired["kind"] == "webinar"
     assert store.get(f"vyazma:{local}").desired["kind"] == "seminar"  # Vyazma has no webinars
 
     feed.write_bytes((FIXTURES / "club-v2.ics").read_bytes())
-    assert run_import(app, str(feed), "--source", "vyazma", "--delete-missing")["deleted"] == "1"
+    assert run_import(runner, str(feed), "--source", "vyazma", "--delete-missing")["deleted"] == "1"
     gone = feed_external_id(feed_key(str(feed)), "round-table-floating")
     assert store.get(f"vyazma:{gone}").removed
     assert not store.get(gone).removed  # the institute's copy is untouched
 
-    result = app.test_cli_runner().invoke(
+    result = runner.invoke(
         args=["events", "import-ics", str(feed), "--source", "nowhere"])
     assert result.exit_code != 0
     assert "nowhere" in result.output
-    result = app.test_cli_runner().invoke(
+    result = runner.invoke(
         args=["events", "import-ics", str(feed), "--source", "vyazma", "--kind", "webinar"])
     assert result.exit_code != 0
     assert "webinar" in result.output

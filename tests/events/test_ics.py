@@ -11,7 +11,7 @@ from bridge.events import topic_external_id
 from bridge.ics import feed_external_id, feed_key, parse_calendar
 from bridge.members import EXTERNAL_ID
 from config import load_mappings
-from tests.events.conftest import event_body, live_topics, put
+from tests.support.events import event_body, live_topics, put
 
 FIXTURES = Path(__file__).parent / "fixtures"
 ROOT = Path(__file__).resolve().parents[2]
@@ -121,8 +121,8 @@ def test_broken_entries_are_reported_not_fatal(kinds):
         parse_calendar(b"this is not a calendar", feed=FEED, kinds=kinds)
 
 
-def run_import(app, *args):
-    result = app.test_cli_runner().invoke(args=["events", "import-ics", *args])
+def run_import(runner, *args):
+    result = runner.invoke(args=["events", "import-ics", *args])
     assert result.exit_code == 0, result.output
     return dict(
         line.split(" / ")[1].split(": ")
@@ -131,22 +131,22 @@ def run_import(app, *args):
     )
 
 
-def test_import_moves_cancels_and_keeps_missing(app, forum, work, services, tmp_path):
+def test_import_moves_cancels_and_keeps_missing(runner, forum, work, services, tmp_path):
     feed = tmp_path / "club.ics"  # one feed, as it changes over time
     v1 = v2 = str(feed)
     seminar, webinar, contest, round_table = (
         feed_external_id(feed_key(v1), uid)
         for uid in (SEMINAR_UID, "webinar-42", "contest-2027", "round-table-floating"))
     feed.write_bytes((FIXTURES / "club-v1.ics").read_bytes())
-    counts = run_import(app, v1)
+    counts = run_import(runner, v1)
     assert counts == {"created": "4", "updated": "0", "unchanged": "0", "cancelled": "0",
                       "deleted": "0", "errors": "0"}
     work()
     assert len(live_topics(forum)) == 4
 
-    assert run_import(app, v1)["unchanged"] == "4"
+    assert run_import(runner, v1)["unchanged"] == "4"
     feed.write_bytes((FIXTURES / "club-v2.ics").read_bytes())
-    counts = run_import(app, v2)
+    counts = run_import(runner, v2)
     assert (counts["updated"], counts["cancelled"], counts["unchanged"]) == ("1", "1", "1")
     work()
     topics = {t["external_id"]: t for t in live_topics(forum)}
@@ -162,7 +162,7 @@ def test_import_moves_cancels_and_keeps_missing(app, forum, work, services, tmp_
     assert "15 января 2027 — 28 февраля 2027" in contest["raw"]
     assert all(t["visible"] for t in topics.values())
 
-    counts = run_import(app, v2, "--delete-missing")
+    counts = run_import(runner, v2, "--delete-missing")
     assert counts["deleted"] == "1"
     work()
     hidden = [t for t in live_topics(forum) if not t["visible"]]
@@ -172,12 +172,12 @@ def test_import_moves_cancels_and_keeps_missing(app, forum, work, services, tmp_
     assert entries[0].cause == "ics"
 
 
-def test_import_refuses_unknown_kind_and_missing_file(app, services):
-    result = app.test_cli_runner().invoke(
+def test_import_refuses_unknown_kind_and_missing_file(runner, services):
+    result = runner.invoke(
         args=["events", "import-ics", str(FIXTURES / "club-v1.ics"), "--kind", "concert"])
     assert result.exit_code != 0
     assert "concert" in result.output
-    result = app.test_cli_runner().invoke(args=["events", "import-ics", "/nonexistent.ics"])
+    result = runner.invoke(args=["events", "import-ics", "/nonexistent.ics"])
     assert result.exit_code != 0
     assert "cannot read" in result.output
 
@@ -198,8 +198,8 @@ def test_poll_feeds_imports_each_configured_feed(forum, work, services, tmp_path
     assert poll_feeds()[str(feed)]["unchanged"] == 4
 
 
-def test_a_feed_cannot_overwrite_cancel_or_outrank_an_api_event(app, client, auth, forum, work,
-                                                                 services, tmp_path):
+def test_a_feed_cannot_overwrite_cancel_or_outrank_an_api_event(runner, client, auth, forum,
+                                                                 work, services, tmp_path):
     """The feed's UIDs equal two API ids; one feed entry is cancelled with a higher
     SEQUENCE, the other has a LAST-MODIFIED of many seconds."""
     assert put(client, auth, "webinar-42", event_body(version=1)).status_code == 202
@@ -207,9 +207,9 @@ def test_a_feed_cannot_overwrite_cancel_or_outrank_an_api_event(app, client, aut
     work()
     feed = tmp_path / "club.ics"
     feed.write_bytes((FIXTURES / "club-v1.ics").read_bytes())
-    run_import(app, str(feed))
+    run_import(runner, str(feed))
     feed.write_bytes((FIXTURES / "club-v2.ics").read_bytes())
-    run_import(app, str(feed), "--delete-missing")
+    run_import(runner, str(feed), "--delete-missing")
     work()
     store = services.events
     for external_id, version in (("webinar-42", 1), ("round-table-floating", 5)):
@@ -224,13 +224,13 @@ def test_a_feed_cannot_overwrite_cancel_or_outrank_an_api_event(app, client, aut
     assert own.desired["status"] == "cancelled"
 
 
-def test_two_feeds_with_the_same_uids_keep_apart(app, services, tmp_path):
+def test_two_feeds_with_the_same_uids_keep_apart(runner, services, tmp_path):
     first, second = tmp_path / "a.ics", tmp_path / "b.ics"
     for feed in (first, second):
         feed.write_bytes((FIXTURES / "club-v1.ics").read_bytes())
-        assert run_import(app, str(feed))["created"] == "4"
+        assert run_import(runner, str(feed))["created"] == "4"
     second.write_bytes((FIXTURES / "club-v2.ics").read_bytes())
-    run_import(app, str(second), "--delete-missing")
+    run_import(runner, str(second), "--delete-missing")
     store = services.events
     assert len(store.all_ids()) == 8
     untouched = store.get(feed_external_id(feed_key(str(first)), "webinar-42"))

@@ -6,9 +6,10 @@ import threading
 
 import pytest
 
+from bridge.events import DIRTY as EVENTS_DIRTY
 from bridge.events import topic_external_id
 from bridge.rendering import render_event
-from tests.events.conftest import drain, event_body, live_topics, put
+from tests.support.events import drain, event_body, live_topics, put
 from workers.events import event_job_id, report_topic_deleted, sweep_dirty_events, sync_event
 from workers.queue import queue
 
@@ -56,7 +57,7 @@ def test_create_announces_one_topic_in_its_category(client, auth, forum, work, s
     assert status["status"] == "finished"
     actions = [e.action for e in services.audit.newest(subject="event:ev-1")]
     assert actions == ["topic.create"]
-    assert not services.redis.sismember("bridge:events:dirty", "ev-1")
+    assert not services.redis.sismember(EVENTS_DIRTY, "ev-1")
 
 
 def test_unchanged_repush_costs_no_call(client, auth, forum, work):
@@ -314,7 +315,7 @@ def test_faults_and_rate_limits_end_in_the_desired_state(client, auth, forum, se
         assert topic["raw"] == rendered.raw
         assert topic["closed"] is bool(n % 2)
         assert event.last_error is None
-    assert services.redis.scard("bridge:events:dirty") == 0
+    assert services.redis.scard(EVENTS_DIRTY) == 0
 
 
 def test_a_withdrawn_event_keeps_only_what_the_lists_need(client, auth, forum, services, work):

@@ -7,7 +7,7 @@ from urllib.parse import urljoin
 
 import requests
 
-from tests.sso.flow import Trace, click, get
+from tests.support.flow import Trace, click, get
 
 
 def choice_link(page: requests.Response, source: str) -> str:

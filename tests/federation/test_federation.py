@@ -13,9 +13,9 @@ from __future__ import annotations
 import pytest
 import requests
 
-from tests.sso.flow import TIMEOUT, click, element_text, get, query
+from tests.support.federation import MARIA_EMAIL
+from tests.support.flow import TIMEOUT, click, element_text, get, query
 
-from .conftest import MARIA_EMAIL
 from .flow import log_in_through, start_login
 
 pytestmark = pytest.mark.usefixtures("bridge")

@@ -3,27 +3,7 @@
 from __future__ import annotations
 
 from sandbox.discourse.cooking import cook, parse_attributes
-from workers.events import setup_categories, submit
-
-SEMINAR = {
-    "title": "Семинар «Цифровая школа: первые шаги»",
-    "kind": "seminar",
-    "starts_at": "2026-12-10T12:00:00+00:00",
-    "ends_at": "2026-12-10T14:00:00+00:00",
-    "location": "Смоленск, ул. Октябрьской революции, 20а",
-    "url": None,
-    "description": "**Повестка:** итоги года.\nВторая строка.",
-    "audience": [],
-    "status": "scheduled",
-}
-
-
-def announce(services, work) -> int:
-    """The seminar announced through the bridge's own job; returns its topic id."""
-    setup_categories(services)
-    submit(services, "seminar-1", SEMINAR, version=1)
-    work()
-    return services.events.get("seminar-1").topic_id
+from tests.support.events import announce
 
 
 def test_markdown_is_cooked_like_discourse_with_its_default_settings():

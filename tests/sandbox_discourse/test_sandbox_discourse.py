@@ -9,7 +9,7 @@ import requests
 
 from sandbox.discourse import connect
 
-from .conftest import API_KEY, SECRET, Forum
+from .helpers import API_KEY, SECRET, Forum
 
 PEOPLE = [
     {"username": "anna", "email": "anna@example.org", "name": "Anna", "external_id": "e-anna"},

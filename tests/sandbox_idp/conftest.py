@@ -7,16 +7,7 @@ import requests
 
 from sandbox.idp import create_app
 
-from .helpers import CLIENT_ID, CLIENT_SECRET, POST_LOGOUT_URI, REDIRECT_URI, TIMEOUT, serve
-
-CLIENTS = [
-    {
-        "client_id": CLIENT_ID,
-        "client_secret": CLIENT_SECRET,
-        "redirect_uris": [REDIRECT_URI],
-        "post_logout_redirect_uris": [POST_LOGOUT_URI],
-    }
-]
+from .helpers import CLIENTS, TIMEOUT, serve
 
 
 @pytest.fixture(scope="session")

@@ -23,6 +23,15 @@ REDIRECT_URI = "http://127.0.0.1:9/oidc/callback"
 POST_LOGOUT_URI = "http://127.0.0.1:9/logged-out"
 TIMEOUT = 5
 
+CLIENTS = [
+    {
+        "client_id": CLIENT_ID,
+        "client_secret": CLIENT_SECRET,
+        "redirect_uris": [REDIRECT_URI],
+        "post_logout_redirect_uris": [POST_LOGOUT_URI],
+    }
+]
+
 
 @contextmanager
 def serve(build_app) -> Iterator[str]:

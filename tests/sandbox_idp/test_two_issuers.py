@@ -14,8 +14,16 @@ from joserfc.errors import JoseError
 from sandbox.idp import DEMO_ORGANISATIONS, SESSION_COOKIE, create_organisation_app
 from sandbox.idp.demo_users import SHARED_TEACHER_EMAIL
 
-from .conftest import CLIENTS
-from .helpers import TIMEOUT, authorize_params, exchange, log_in, pkce_pair, serve, verify_id_token
+from .helpers import (
+    CLIENTS,
+    TIMEOUT,
+    authorize_params,
+    exchange,
+    log_in,
+    pkce_pair,
+    serve,
+    verify_id_token,
+)
 
 
 @pytest.fixture(scope="module")

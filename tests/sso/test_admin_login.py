@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .flow import click, get
+from tests.support.flow import click, get
 
 
 def test_an_administrator_signs_in_to_the_admin_pages(bridge, idp_issuer, members, browser,

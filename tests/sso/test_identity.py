@@ -11,10 +11,10 @@ from __future__ import annotations
 import pytest
 import requests
 
+from bridge.members import PREFIX as MEMBER_PREFIX
 from tests.conftest import API_KEY
+from tests.support.flow import log_in
 from workers.queue import queue
-
-from .flow import log_in
 
 pytestmark = pytest.mark.usefixtures("bridge")
 
@@ -176,7 +176,7 @@ def test_an_erased_member_leaves_no_personal_data_behind(
     state = member_state(client, auth, "t-1001")
     assert state["desired"] == {"active": False, "erase": True}
     assert state["account"] == "erased"
-    stored = services.redis.hgetall("bridge:member:t-1001")
+    stored = services.redis.hgetall(MEMBER_PREFIX + "t-1001")
     assert not any("ivanova" in value.lower() for value in stored.values())
     assert services.members.requested_by("ivanova_mp") is None  # the name is free again
     # A replay of the old change is still acknowledged and ignored.

@@ -14,9 +14,8 @@ from bridge import discourse_connect
 from config.logging import configure_logging
 from sandbox.idp.demo_users import DEMO_USERS
 from tests.conftest import API_TOKEN, CONNECT_SECRET
-
-from .conftest import DEMO_MEMBERS
-from .flow import MANAGED_BY_ROLE, TIMEOUT, element_text, get, log_in, query
+from tests.support.flow import MANAGED_BY_ROLE, TIMEOUT, element_text, get, log_in, query
+from tests.support.members import DEMO_MEMBERS
 
 pytestmark = pytest.mark.usefixtures("bridge")
 

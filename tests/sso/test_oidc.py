@@ -7,8 +7,7 @@ import logging
 import pytest
 
 from sso import oidc
-
-from .flow import get, log_in
+from tests.support.flow import get, log_in
 
 
 class FakeClient:

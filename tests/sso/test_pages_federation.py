@@ -8,8 +8,7 @@ from html.parser import HTMLParser
 import pytest
 
 from sso import pages
-
-from .flow import attribute, element_text
+from tests.support.flow import attribute, element_text
 
 INSTITUTE = "Смоленский областной институт развития образования"
 VYAZMA = "Методический центр Вяземского района"

@@ -14,8 +14,7 @@ import pytest
 import requests
 
 from sso import oidc
-
-from .flow import TIMEOUT, Trace, click, get, log_in
+from tests.support.flow import TIMEOUT, Trace, click, get, log_in
 
 pytestmark = pytest.mark.usefixtures("bridge")
 

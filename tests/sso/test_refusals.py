@@ -14,8 +14,7 @@ import requests
 from pydiscourse.sso import sso_payload
 
 from sso import LOGIN_KEY
-
-from .flow import TIMEOUT, attribute, click, element_text, get, log_in, query, walk
+from tests.support.flow import TIMEOUT, attribute, click, element_text, get, log_in, query, walk
 
 
 @pytest.fixture

@@ -9,9 +9,8 @@ import pytest
 import requests
 
 from tests.conftest import API_KEY
+from tests.support.flow import log_in
 from workers.queue import queue
-
-from .flow import log_in
 
 pytestmark = pytest.mark.usefixtures("bridge")
 
@@ -37,9 +36,8 @@ def flush(forum) -> list[dict]:
 
 
 def test_hand_made_drift_is_repaired_from_the_webhook(
-    app, forum, client, auth, browser, services, work
+    runner, forum, client, auth, browser, services, work
 ):
-    runner = app.test_cli_runner()
     setup = runner.invoke(args=["discourse", "setup", "--webhooks"])
     assert setup.exit_code == 0, setup.output
     assert "webhook created" in setup.output

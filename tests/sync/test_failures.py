@@ -15,8 +15,8 @@ import psutil
 import pytest
 
 from tests.conftest import ROOT
-from tests.sync.conftest import seed_accounts
-from tests.sync.test_roster import roster
+from tests.support.forum import seed_accounts
+from tests.support.members import roster
 from workers.queue import job_state
 
 N = 30

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from tests.sync.conftest import member_body, seed_accounts, writes
+from tests.support.forum import seed_accounts, writes
+from tests.support.members import member_body
 
 
 def put(client, auth, external_id, body):

@@ -4,26 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 
-from tests.sync.conftest import seed_accounts, writes
-
-DISTRICTS = ["Вяземский район", "Гагаринский район", "город Смоленск"]
-ROLES = ["winner", "laureate", "participant", "jury"]
-
-
-def roster(n=30, *, skip=(), role_of=None):
-    rows = []
-    for i in range(n):
-        if i in skip:
-            continue
-        role = (role_of or {}).get(i, ROLES[i % len(ROLES)])
-        rows.append({
-            "external_id": f"t-{i}",
-            "email": f"teacher{i}@example.org",
-            "name": f"Учитель{i} Мария Петровна",
-            "roles": [role],
-            "attributes": {"district": DISTRICTS[i % len(DISTRICTS)]},
-        })
-    return rows
+from tests.support.forum import seed_accounts, writes
+from tests.support.members import roster
 
 
 def with_accounts(forum, client, auth, work, n=30, accounts=range(0, 30, 3)):

@@ -57,7 +57,8 @@ def test_trimming_by_age_drops_the_index_too(services):
     expired = AuditLog(services.redis, retention_days=-1)  # everything is older than that
     assert expired.trim() == 1
     assert expired.newest(subject="member:t-1") == []
-    assert set(services.redis.keys("bridge:audit*")) <= {audit_module.AUDIT_KEY}  # empty
+    left = set(services.redis.keys(audit_module.AUDIT_KEY + "*"))  # the log and its indexes
+    assert left <= {audit_module.AUDIT_KEY}  # the log itself may stay, empty
 
 
 @pytest.mark.parametrize("subject", ["member:t-1\n", "a" * 101, "member t-1"])

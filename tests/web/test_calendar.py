@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 import icalendar
 import pytest
 
-from tests.events.conftest import event_body, put
+from tests.support.events import event_body, put
 from workers.events import setup_categories
 
 MOSCOW = ZoneInfo("Europe/Moscow")

@@ -27,8 +27,8 @@ class TestRedirectingForum:
     def environ(self, environ, https_only_forum):
         return {**environ, "DISCOURSE_URL": https_only_forum.url}
 
-    def test_doctor_names_the_redirect_and_the_fix(self, app, https_only_forum):
-        result = app.test_cli_runner().invoke(args=["doctor"])
+    def test_doctor_names_the_redirect_and_the_fix(self, runner, https_only_forum):
+        result = runner.invoke(args=["doctor"])
 
         assert result.exit_code == 1
         https = https_only_forum.url.replace("http://", "https://")
@@ -38,15 +38,15 @@ class TestRedirectingForum:
 
 
 @pytest.fixture
-def ready_forum(app, sandbox, bridge_port):
+def ready_forum(runner, sandbox, bridge_port):
     """The sandbox set up as `discourse setup` leaves it; its settings restored afterwards."""
-    app.test_cli_runner().invoke(args=["discourse", "setup"])
+    runner.invoke(args=["discourse", "setup"])
     yield sandbox
     sandbox.settings(base_url=None, logout_redirect=f"http://127.0.0.1:{bridge_port}/logout")
 
 
-def test_doctor_confirms_the_base_url_and_the_logout_redirect(app, ready_forum, bridge_port):
-    result = app.test_cli_runner().invoke(args=["doctor"])
+def test_doctor_confirms_the_base_url_and_the_logout_redirect(runner, ready_forum, bridge_port):
+    result = runner.invoke(args=["doctor"])
 
     assert result.exit_code == 0, result.output
     assert f"[ok] DISCOURSE_URL is the forum's own base URL ({ready_forum.url})" in result.output
@@ -54,11 +54,11 @@ def test_doctor_confirms_the_base_url_and_the_logout_redirect(app, ready_forum, 
     assert f"[ok] logout_redirect is http://127.0.0.1:{bridge_port}/logout" in result.output
 
 
-def test_doctor_fails_when_the_forum_calls_itself_otherwise(app, ready_forum):
+def test_doctor_fails_when_the_forum_calls_itself_otherwise(runner, ready_forum):
     """The forum's return_sso_url must be DISCOURSE_URL + /session/sso_login, or /sso refuses."""
     ready_forum.settings(base_url="https://club.example.org")
 
-    result = app.test_cli_runner().invoke(args=["doctor"])
+    result = runner.invoke(args=["doctor"])
 
     assert result.exit_code == 1
     assert (f"[FAIL] DISCOURSE_URL is {ready_forum.url}, but the forum's own base URL is "
@@ -66,19 +66,18 @@ def test_doctor_fails_when_the_forum_calls_itself_otherwise(app, ready_forum):
     assert "set DISCOURSE_URL=https://club.example.org" in result.output
 
 
-def test_doctor_warns_about_another_logout_redirect(app, ready_forum, bridge_port):
+def test_doctor_warns_about_another_logout_redirect(runner, ready_forum, bridge_port):
     ready_forum.settings(logout_redirect="https://club.example.org/goodbye")
 
-    result = app.test_cli_runner().invoke(args=["doctor"])
+    result = runner.invoke(args=["doctor"])
 
     assert result.exit_code == 0, result.output  # a warning, not a failure
     assert ("[warn] logout_redirect is https://club.example.org/goodbye, expected "
             f"http://127.0.0.1:{bridge_port}/logout") in result.output
 
 
-def test_groups_anyone_may_mention_are_flagged_and_brought_in_line(app, sandbox, services):
+def test_groups_anyone_may_mention_are_flagged_and_brought_in_line(runner, sandbox, services):
     """A group of thousands that anyone may @mention or message is a spam cannon."""
-    runner = app.test_cli_runner()
     runner.invoke(args=["discourse", "setup"])
     club = services.discourse.group("club")
     assert (club["mentionable_level"], club["messageable_level"]) == (0, 0)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 
-from tests.sync.conftest import member_body, seed_accounts
+from tests.support.forum import seed_accounts
+from tests.support.members import member_body
 
 
 def test_health_and_readiness(client, sandbox, services):
@@ -45,8 +46,7 @@ def test_metrics_count_discourse_calls_and_jobs(client, auth, sandbox, services,
     assert "bridge_members_dirty 0.0" in text
 
 
-def test_discourse_setup_is_idempotent(app, sandbox):
-    runner = app.test_cli_runner()
+def test_discourse_setup_is_idempotent(runner, sandbox):
     first = runner.invoke(args=["discourse", "setup"])
     assert first.exit_code == 0, first.output
     assert "groups created: club," in first.output
@@ -58,14 +58,13 @@ def test_discourse_setup_is_idempotent(app, sandbox):
     assert len(names) == len(set(names))
 
 
-def test_reconcile_command_reports_and_repairs(app, client, auth, sandbox, services, work):
+def test_reconcile_command_reports_and_repairs(runner, client, auth, sandbox, services, work):
     seed_accounts(sandbox, ("t-1", "ivanova_mp", "ivanova@example.org"))
     services.member_sync().setup_groups()
     client.put("/api/v1/members/t-1", json=member_body(version=1), headers=auth)
     work()
     club = next(g for g in sandbox.state()["groups"] if g["name"] == "club")
     services.discourse.remove_members(club["id"], usernames=["ivanova_mp"])
-    runner = app.test_cli_runner()
     dry = json.loads(runner.invoke(args=["sync", "reconcile", "--dry-run"]).stdout)
     assert dry["groups"] == {"club": {"add": ["t-1"], "remove": [], "outsiders": []}}
     assert "club" not in sandbox.user("ivanova_mp")["groups"]
@@ -77,8 +76,7 @@ def test_reconcile_command_reports_and_repairs(app, client, auth, sandbox, servi
     assert "reconcile" in audit
 
 
-def test_doctor_checks_the_forum(app, sandbox, bridge_port):
-    runner = app.test_cli_runner()
+def test_doctor_checks_the_forum(runner, sandbox, bridge_port):
     before = runner.invoke(args=["doctor"])
     assert before.exit_code == 1
     assert "[FAIL] managed group club exists" in before.output

@@ -11,8 +11,9 @@ import json
 
 import pytest
 
-from tests.events.conftest import live_topics
-from tests.sync.conftest import member_body
+from tests.support.events import live_topics
+from tests.support.members import member_body
+from web.webhooks import DELIVERY_PREFIX
 from workers.events import event_job_id, setup_categories, sweep_dirty_events
 from workers.queue import queue
 
@@ -133,7 +134,7 @@ def test_a_delivery_is_acted_on_once(hooks, announced, services):
         "topic will be checked")
     again = deliver(hooks, "topic_destroyed", payload, delivery=4711)
     assert (again.status_code, again.json["outcome"]) == (200, "duplicate delivery")
-    key = next(services.redis.scan_iter("bridge:webhook-delivery:*"))
+    key = next(services.redis.scan_iter(DELIVERY_PREFIX + "*"))
     assert 86000 < services.redis.ttl(key) <= 86400
 
 

@@ -9,7 +9,7 @@ from rq.job import Job
 from rq.serializers import JSONSerializer
 
 from bridge.audit import AUDIT_KEY
-from tests.sync.conftest import member_body
+from tests.support.members import member_body
 from workers import queue as jobs
 from workers.__main__ import enqueue_due, periodic_jobs
 from workers.periodic import clean_queue, trim_audit

@@ -1,4 +1,7 @@
-"""A scripted browser for the login flow: a `requests.Session` walking redirects hop by hop."""
+"""A scripted browser for the login flow: a `requests.Session` walking redirects hop by hop.
+
+Shared by the login tests of tests/sso and tests/federation.
+"""
 
 from __future__ import annotations
 
