@@ -407,24 +407,25 @@ class MemberSync:
         return count > max(1, self.options.max_share * active)
 
     def _write_groups(self, plan: SyncPlan, *, cause: str) -> None:
+        """Each write is audited as soon as it is made: a pass that stops midway (to give
+        way to another source, or killed) is continued by a run that skips what is done."""
         self.expect_changes({uid for p in plan.groups.values()
                              for uid in (*p.add, *p.remove, *p.outsiders)})
-        entries = []
         for name, group_plan in sorted(plan.groups.items()):
             if group_plan.empty:
                 continue
             gid = self.group_id(name)
             if group_plan.add:
                 self.discourse.add_members(gid, user_ids=group_plan.add)
-                entries += self._entries(plan, group_plan.add, "group.add", name, cause)
+                self.audit.record_many(
+                    self._entries(plan, group_plan.add, "group.add", name, cause))
             removals = group_plan.remove + group_plan.outsiders
             if removals:
                 self.discourse.remove_members(gid, user_ids=removals)
-                entries += self._entries(plan, group_plan.remove, "group.remove", name, cause)
-                entries += self._entries(plan, group_plan.outsiders, "group.remove_outsider",
-                                         name, cause)
-        if entries:
-            self.audit.record_many(entries)
+                self.audit.record_many(
+                    self._entries(plan, group_plan.remove, "group.remove", name, cause)
+                    + self._entries(plan, group_plan.outsiders, "group.remove_outsider",
+                                    name, cause))
 
     @staticmethod
     def _entries(plan: SyncPlan, user_ids: Iterable[int], action: str, group: str,

@@ -54,8 +54,11 @@ def submit(
     version: int | None,
     removed: bool = False,
     cause: str = "api",
+    source: str | None = None,
 ) -> tuple[Accepted, str | None]:
-    """Store a desired state durably, then queue its job; an old version queues nothing."""
+    """Store a desired state durably, then queue its job; an old version queues nothing.
+
+    `source`: the code of the source that sent the event (its job is theirs)."""
     accepted = event_store(services).accept(
         external_id, desired, version=version, removed=removed
     )
@@ -68,6 +71,7 @@ def submit(
         cause,
         job_id=job_id_for(external_id, accepted.version),
         timeout=SYNC_TIMEOUT,
+        source=source,
     )
     return accepted, job_id
 

@@ -59,7 +59,10 @@ def job_status(job_id: str):
 
     state = job_state(current_services().redis_raw, job_id)
     # Another source's job is not this token's to see: as unknown as any other id.
-    if state is None or state.setdefault("source", g.source.code) != g.source.code:
+    # A job done for no source in particular (the whole forum's) is answered as its own.
+    if state is not None and state["source"] is None:
+        state["source"] = g.source.code
+    if state is None or state["source"] != g.source.code:
         raise ApiError(404, "not_found",
                        "No such job (a finished job is kept an hour, a failed one 30 days).")
     return jsonify(state)

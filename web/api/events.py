@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import jsonify
+from flask import g, jsonify
 from pydantic import ValidationError
 
 from bridge.events import EventIn, check_event
@@ -43,7 +43,8 @@ def put_event(external_id: str):
     if problems:
         raise ApiError(422, "validation_failed", "The event is not valid.", problems)
     result, job_id = submit(
-        services, external_id, event.desired(), version=event.version, cause="api"
+        services, external_id, event.desired(), version=event.version, cause="api",
+        source=g.source.code,
     )
     if job_id is None:
         return _ignored(result.version)
@@ -60,7 +61,8 @@ def delete_event(external_id: str):
     if event is None:
         raise ApiError(404, "not_found", "No such event.")
     result, job_id = submit(
-        services, external_id, event.desired, version=version, removed=True, cause="api"
+        services, external_id, event.desired, version=version, removed=True, cause="api",
+        source=g.source.code,
     )
     if job_id is None:
         return _ignored(result.version)

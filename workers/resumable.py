@@ -1,0 +1,124 @@
+"""A group pass that can stop for another source's work and pick up where it stopped.
+
+A pass reads every managed group before it writes. When it gives way
+(`bridge.ratelimit.GiveWay`), those reads must not be paid for again: each
+read is kept in Redis under the pass's job id, and each write the pass makes
+is applied to the kept copy. The next run of the same job plans from the forum
+as the last run left it and makes only the writes still missing. The copy
+serves only the run that directly follows: once any other pass has run, the
+forum is read afresh.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Iterable, Iterator
+
+import redis
+
+from bridge.membersync import GROUP_IDS
+from bridge.ratelimit import GiveWay
+from workers.runtime import resumable
+
+RUNS = "bridge:group-pass:runs"  # every run of every pass: is the kept copy still current?
+READS = "bridge:group-pass:reads:"  # job id -> the groups as the pass last knew them
+KEEP_SECONDS = 900  # a copy older than this is not trusted: the forum is read again
+
+
+class ResumablePass:
+    """The pass's Discourse client: reads kept for the next run, writes applied to them.
+
+    Reads and group writes are the pass's resumable stretches: there, a run
+    may give way. Only user ids are kept of a group's members, all a pass
+    looks at.
+    """
+
+    def __init__(self, client, connection: redis.Redis, job_id: str):
+        self._client = client
+        self._r = connection
+        self._key = READS + job_id
+        run = connection.incr(RUNS)
+        if connection.hget(self._key, "run") != str(run - 1):
+            connection.delete(self._key)  # another pass ran since: the copy is stale
+        connection.hset(self._key, "run", run)
+        connection.expire(self._key, KEEP_SECONDS)
+
+    @classmethod
+    @contextlib.contextmanager
+    def open(cls, client, connection: redis.Redis, job_id: str) -> Iterator[ResumablePass]:
+        """The copy outlives the run only when the run gives way (or is killed)."""
+        reads = cls(client, connection, job_id)
+        gave_way = False
+        try:
+            yield reads
+        except GiveWay:
+            gave_way = True
+            raise
+        finally:
+            if not gave_way:
+                connection.delete(reads._key)
+
+    def __getattr__(self, name):
+        return getattr(self._client, name)
+
+    # -- reads --------------------------------------------------------------------------
+
+    def group_members(self, name: str) -> list[dict]:
+        raw = self._r.hget(self._key, f"group:{name}")
+        if raw is not None:
+            return [{"id": user_id} for user_id in json.loads(raw)]
+        with resumable():
+            members = self._client.group_members(name)
+        self._keep(name, [int(u["id"]) for u in members])
+        return members
+
+    def staff_users(self) -> list[dict]:
+        raw = self._r.hget(self._key, "staff")
+        if raw is not None:
+            return json.loads(raw)
+        with resumable():
+            staff = self._client.staff_users()
+        self._r.hset(self._key, "staff", json.dumps(staff))
+        return staff
+
+    def group_index(self) -> list[dict]:
+        # Read afresh by each run (a call or two): it shows which groups the writes filled.
+        with resumable():
+            return self._client.group_index()
+
+    def user(self, user_id: int) -> dict | None:
+        # The pass keeps what it learns of an account (its owner) in Redis itself.
+        with resumable():
+            return self._client.user(user_id)
+
+    # -- writes -------------------------------------------------------------------------
+
+    def add_members(self, group_id: int, *, user_ids: Iterable[int] = (), **others) -> list[str]:
+        user_ids = list(user_ids)
+        with resumable():
+            added = self._client.add_members(group_id, user_ids=user_ids, **others)
+        self._written(group_id, add=user_ids)
+        return added
+
+    def remove_members(self, group_id: int, *, user_ids: Iterable[int] = (),
+                       **others) -> list[str]:
+        user_ids = list(user_ids)
+        with resumable():
+            removed = self._client.remove_members(group_id, user_ids=user_ids, **others)
+        self._written(group_id, remove=user_ids)
+        return removed
+
+    def _written(self, group_id: int, *, add: Iterable[int] = (),
+                 remove: Iterable[int] = ()) -> None:
+        name = next((n for n, i in self._r.hgetall(GROUP_IDS).items() if int(i) == group_id),
+                    None)
+        if name is None:
+            return
+        # A group the pass did not read was empty (the group index said so).
+        raw = self._r.hget(self._key, f"group:{name}")
+        ids = set(json.loads(raw)) if raw is not None else set()
+        self._keep(name, sorted((ids | set(add)) - set(remove)))
+
+    def _keep(self, name: str, user_ids: list[int]) -> None:
+        self._r.hset(self._key, f"group:{name}", json.dumps(user_ids))
