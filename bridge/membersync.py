@@ -459,7 +459,9 @@ class MemberSync:
                     # The pass took the groups away already: log out, anonymize if asked.
                     member.applied = applied_state(member.grants(self.roles))
                     self.offboard(member, cause=cause)
-                if member.bound:  # an anonymized account is no longer the member's
+                # An anonymized account is no longer the member's; a member changed since
+                # the pass read them has a job of their own: this pass did not apply it.
+                if member.bound and member.version == versions[member.external_id]:
                     applied[member.external_id] = member.grants(self.roles)
             except InvalidCredentials:
                 raise

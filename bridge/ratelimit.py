@@ -11,10 +11,10 @@ Several sources share the one budget fairly (`reserve`): each call is made
 in a *lane* (a source, or the forum's own periodic work), and the last
 `reserve` slots of the window go only to lanes that hold fewer than `reserve`
 of its slots. A source applying a large roster can never leave another
-without a slot for its single change. A job waiting for a slot in a
-`Turn.resumable` stretch gives way (`GiveWay`) when a queued job of another
-lane could take one now: it is queued again behind that job instead of
-keeping the worker while it waits.
+without a slot for its single change. The worker is shared the same way: a
+job in a `Turn.resumable` stretch that must wait for a slot, or has had the
+worker for `TURN_SECONDS`, gives way (`GiveWay`) when a queued job of another
+lane could take a slot now; it is queued again behind that job.
 """
 
 from __future__ import annotations
@@ -77,8 +77,10 @@ end
 return 1
 """
 
-#: How often a job that may give way looks at the queue while it waits for a slot.
+#: How often a job that may give way looks at the queue.
 GIVE_WAY_POLL = 0.5
+#: How long a job may keep the worker while another lane's job waits (at a call's start).
+TURN_SECONDS = 2.0
 
 
 def fair_reserve(per_minute: int) -> int:
@@ -108,17 +110,27 @@ class Turn:
 
     `waiting` names the lanes of the queued jobs. A job may give way only
     inside `resumable()`: where stopping loses nothing, because a new run
-    picks up what this one did.
+    picks up what this one did. The jobs of `patient` lanes (the forum's own
+    housekeeping) go first only while this one waits for a slot anyway.
     """
 
-    def __init__(self, lane: str, waiting: Callable[[], Iterable[str]]):
+    def __init__(self, lane: str, waiting: Callable[[], Iterable[str]],
+                 patient: Iterable[str] = ()):
         self.lane = lane
         self.waiting = waiting
+        self.patient = frozenset(patient)
         self._resumable = 0
+        self.started = time.monotonic()
+        self.looked = 0.0  # when it last looked at the queue
 
     @property
     def can_give_way(self) -> bool:
         return self._resumable > 0
+
+    @property
+    def over(self) -> bool:
+        """The job has had the worker for its turn."""
+        return time.monotonic() - self.started >= TURN_SECONDS
 
     @contextmanager
     def resumable(self) -> Iterator[None]:
@@ -170,27 +182,40 @@ class ApiBudget:
         """Block until a slot is free; give up with BudgetExhausted after `max_wait`.
 
         In a job (`CURRENT_TURN`), the slot is taken in the job's lane, and a
-        resumable job raises `GiveWay` rather than wait while another lane's
-        queued job could go now.
+        resumable job raises `GiveWay` rather than wait, or go on after its
+        turn, while another lane's queued job could go now.
         """
         turn = CURRENT_TURN.get()
         lane = turn.lane if turn is not None and self.reserve else None
         deadline = time.monotonic() + max_wait
+        waiting = False
         while True:
+            may_give_way = lane is not None and turn.can_give_way
+            if may_give_way and (waiting or turn.over):
+                self._give_way_if_another_can_go(turn, waiting=waiting)
             wait = self.try_acquire(lane)
             if wait == 0.0:
                 return
-            nap = wait
-            if lane is not None and turn.can_give_way:
-                ready = next((other for other in set(turn.waiting()) - {lane}
-                              if self.could_take(other)), None)
-                if ready is not None:
-                    raise GiveWay(ready)
-                nap = min(wait, GIVE_WAY_POLL)  # look again soon: someone may come
+            if may_give_way and not waiting:
+                waiting = True
+                continue  # look at the queue first: the worker would idle until a slot
             remaining = deadline - time.monotonic()
             if wait > remaining:
                 raise BudgetExhausted(wait)
-            time.sleep(min(nap + 0.005, remaining))
+            # A job that may give way looks at the queue again soon: someone may come.
+            time.sleep(min((min(wait, GIVE_WAY_POLL) if may_give_way else wait) + 0.005,
+                           remaining))
+            waiting = True
+
+    def _give_way_if_another_can_go(self, turn: Turn, *, waiting: bool) -> None:
+        now = time.monotonic()
+        if now - turn.looked < GIVE_WAY_POLL:
+            return
+        turn.looked = now
+        others = set(turn.waiting()) - {turn.lane} - (set() if waiting else turn.patient)
+        ready = next((other for other in others if self.could_take(other)), None)
+        if ready is not None:
+            raise GiveWay(ready)
 
     def used(self) -> int:
         """Slots taken in the current window (for metrics and the admin page)."""

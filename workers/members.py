@@ -13,8 +13,6 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
-from rq import get_current_job
-
 from bridge.discourse import ClientError, InvalidCredentials
 from bridge.membersync import MemberSync
 from bridge.services import Services
@@ -36,15 +34,14 @@ def _sync(svc: Services, discourse=None) -> MemberSync:
 
 
 @contextmanager
-def _pass_client(svc: Services) -> Iterator:
+def _pass_client(svc: Services, *, fresh: bool = False) -> Iterator:
     """The group pass's client: one that can stop for another source and resume, when
     sources share the budget (a single source never gives way)."""
     client = Patient(svc.discourse)
-    current = get_current_job()
-    if not svc.budget.reserve or current is None:
+    if not svc.budget.reserve:
         yield client
         return
-    with ResumablePass.open(client, svc.redis, current.id) as reads:
+    with ResumablePass.open(client, svc.redis, fresh=fresh) as reads:
         yield reads
 
 
@@ -150,7 +147,7 @@ def reconcile() -> dict:
     """
     svc = services()
     with held(svc.redis, "groups", wait=GROUP_PASS_LOCK_WAIT, retry_in=GROUP_PASS_BUSY_RETRY), \
-            _pass_client(svc) as client:
+            _pass_client(svc, fresh=True) as client:
         sync = _sync(svc, client)
         last_full = float(svc.redis.get(FULL_RECONCILE_KEY) or 0)
         full_every = svc.settings.full_reconcile_interval

@@ -2,17 +2,19 @@
 
 A pass reads every managed group before it writes. When it gives way
 (`bridge.ratelimit.GiveWay`), those reads must not be paid for again: each
-read is kept in Redis under the pass's job id, and each write the pass makes
-is applied to the kept copy. The next run of the same job plans from the forum
-as the last run left it and makes only the writes still missing. The copy
-serves only the run that directly follows: once any other pass has run, the
-forum is read afresh.
+read is kept in Redis, and each write a pass makes is applied to the kept
+copy. The next pass to run (the same job again, or another source's: every
+pass converges every group) plans from the forum as the last run left it and
+makes only the writes still missing. A pass that ends (done or failed) drops
+the copy, so the next one reads the forum afresh; so does a copy older than
+KEEP_SECONDS. Passes never run at once (the `groups` lock), so one copy serves.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import time
 from collections.abc import Iterable, Iterator
 
 import redis
@@ -21,34 +23,34 @@ from bridge.membersync import GROUP_IDS
 from bridge.ratelimit import GiveWay
 from workers.runtime import resumable
 
-RUNS = "bridge:group-pass:runs"  # every run of every pass: is the kept copy still current?
-READS = "bridge:group-pass:reads:"  # job id -> the groups as the pass last knew them
-KEEP_SECONDS = 900  # a copy older than this is not trusted: the forum is read again
+READS = "bridge:group-pass:reads"  # the groups as the stopped pass last knew them
+KEEP_SECONDS = 900  # an older copy is not trusted: the forum is read again
 
 
 class ResumablePass:
     """The pass's Discourse client: reads kept for the next run, writes applied to them.
 
     Reads and group writes are the pass's resumable stretches: there, a run
-    may give way. Only user ids are kept of a group's members, all a pass
+    may give way. Only user ids are kept of a group's members: all a pass
     looks at.
     """
 
-    def __init__(self, client, connection: redis.Redis, job_id: str):
+    def __init__(self, client, connection: redis.Redis, *, fresh: bool = False):
         self._client = client
         self._r = connection
-        self._key = READS + job_id
-        run = connection.incr(RUNS)
-        if connection.hget(self._key, "run") != str(run - 1):
-            connection.delete(self._key)  # another pass ran since: the copy is stale
-        connection.hset(self._key, "run", run)
-        connection.expire(self._key, KEEP_SECONDS)
+        created = float(connection.hget(READS, "created") or 0)
+        if fresh or time.time() - created > KEEP_SECONDS:
+            connection.delete(READS)
+            connection.hset(READS, "created", f"{time.time():.0f}")
+            connection.expire(READS, KEEP_SECONDS)
 
     @classmethod
     @contextlib.contextmanager
-    def open(cls, client, connection: redis.Redis, job_id: str) -> Iterator[ResumablePass]:
-        """The copy outlives the run only when the run gives way (or is killed)."""
-        reads = cls(client, connection, job_id)
+    def open(cls, client, connection: redis.Redis, *, fresh: bool = False
+             ) -> Iterator[ResumablePass]:
+        """`fresh`: read the forum anew (the scheduled repair must see what changed).
+        The copy outlives the run only when the run gives way (or is killed)."""
+        reads = cls(client, connection, fresh=fresh)
         gave_way = False
         try:
             yield reads
@@ -57,7 +59,7 @@ class ResumablePass:
             raise
         finally:
             if not gave_way:
-                connection.delete(reads._key)
+                connection.delete(READS)
 
     def __getattr__(self, name):
         return getattr(self._client, name)
@@ -65,7 +67,7 @@ class ResumablePass:
     # -- reads --------------------------------------------------------------------------
 
     def group_members(self, name: str) -> list[dict]:
-        raw = self._r.hget(self._key, f"group:{name}")
+        raw = self._r.hget(READS, f"group:{name}")
         if raw is not None:
             return [{"id": user_id} for user_id in json.loads(raw)]
         with resumable():
@@ -74,12 +76,12 @@ class ResumablePass:
         return members
 
     def staff_users(self) -> list[dict]:
-        raw = self._r.hget(self._key, "staff")
+        raw = self._r.hget(READS, "staff")
         if raw is not None:
             return json.loads(raw)
         with resumable():
             staff = self._client.staff_users()
-        self._r.hset(self._key, "staff", json.dumps(staff))
+        self._r.hset(READS, "staff", json.dumps(staff))
         return staff
 
     def group_index(self) -> list[dict]:
@@ -116,9 +118,9 @@ class ResumablePass:
         if name is None:
             return
         # A group the pass did not read was empty (the group index said so).
-        raw = self._r.hget(self._key, f"group:{name}")
+        raw = self._r.hget(READS, f"group:{name}")
         ids = set(json.loads(raw)) if raw is not None else set()
         self._keep(name, sorted((ids | set(add)) - set(remove)))
 
     def _keep(self, name: str, user_ids: list[int]) -> None:
-        self._r.hset(self._key, f"group:{name}", json.dumps(user_ids))
+        self._r.hset(READS, f"group:{name}", json.dumps(user_ids))

@@ -100,7 +100,8 @@ def _turn(current) -> Turn | None:
     """The running job's turn at the budget: its lane, and the lanes queued behind it."""
     if current is None:
         return None
-    return Turn(jobs.lane_of(current.meta), lambda: jobs.queued_lanes(current.connection))
+    return Turn(jobs.lane_of(current.meta), lambda: jobs.queued_lanes(current.connection),
+                patient=[jobs.FORUM_LANE])
 
 
 def resumable():
