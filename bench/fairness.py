@@ -1,6 +1,7 @@
 """Benchmark: two sources share the Discourse admin budget fairly.
 
-    .venv/bin/python -m bench.fairness [--members 3000] [--delay 3] [--no-baseline]
+    .venv/bin/python -m bench.fairness [--members 3000] [--delay 3] [--latency 0]
+                                       [--no-baseline]
 
 A two-source federation (the `make run` demo's sources.yml: the institute,
 with bare ids, and the Vyazma methodological centre), its own Redis and
@@ -18,6 +19,11 @@ the forum (until its job finished: Discourse accepted the write; the
 sandbox's state confirms it afterwards, as reading the whole state is too
 slow to poll), how long the institute's roster took, the calls Discourse
 received and its 429 responses.
+
+--latency adds that many milliseconds to each answer of the sandbox (a real
+forum takes a few hundred): the institute's pass then still makes its calls
+when Vyazma's change comes, and gives way at the end of its turn rather than
+while it waits for a slot.
 
 The same scenario runs again without fairness (the budget without its
 reserve: one source may take the whole window), the roster drifting back,
@@ -160,6 +166,8 @@ def main() -> None:
     parser.add_argument("--members", type=int, default=3000)
     parser.add_argument("--delay", type=float, default=3.0,
                         help="seconds between the institute's roster and Vyazma's change")
+    parser.add_argument("--latency", type=int, default=0,
+                        help="milliseconds added to each of the sandbox's API answers")
     parser.add_argument("--no-baseline", action="store_true",
                         help="skip the run without fairness")
     args = parser.parse_args()
@@ -197,9 +205,14 @@ def main() -> None:
                                          for i in range(B_MEMBERS)])
             assert response.status_code == 202, response.json
             bench.run_workers()
+            if args.latency:
+                bench.control.post(bench.forum + "/_sandbox/faults",
+                                   json={"latency_ms": args.latency},
+                                   timeout=10).raise_for_status()
             print(f"federation: institute {args.members} members, Vyazma {B_MEMBERS}, "  # noqa: T201
                   f"all with forum accounts; {len(svc.config.roles.managed)} managed groups; "
-                  f"limit {RATE} calls/min, reserve {fair_reserve(RATE)}, one worker")
+                  f"limit {RATE} calls/min, reserve {fair_reserve(RATE)}, one worker; "
+                  f"{args.latency} ms added to each answer")
 
             fair = scenario(bench, client, headers, "with fairness",
                             a_roster(args.members, districts, 1), "mentor",

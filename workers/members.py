@@ -13,6 +13,8 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
+from rq import get_current_job
+
 from bridge.discourse import ClientError, InvalidCredentials
 from bridge.membersync import MemberSync
 from bridge.services import Services
@@ -38,10 +40,11 @@ def _pass_client(svc: Services, *, fresh: bool = False) -> Iterator:
     """The group pass's client: one that can stop for another source and resume, when
     sources share the budget (a single source never gives way)."""
     client = Patient(svc.discourse)
-    if not svc.budget.reserve:
+    current = get_current_job()
+    if not svc.budget.reserve or current is None:
         yield client
         return
-    with ResumablePass.open(client, svc.redis, fresh=fresh) as reads:
+    with ResumablePass.open(client, svc.redis, current.id, fresh=fresh) as reads:
         yield reads
 
 

@@ -5,9 +5,10 @@ A pass reads every managed group before it writes. When it gives way
 read is kept in Redis, and each write a pass makes is applied to the kept
 copy. The next pass to run (the same job again, or another source's: every
 pass converges every group) plans from the forum as the last run left it and
-makes only the writes still missing. A pass that ends (done or failed) drops
-the copy, so the next one reads the forum afresh; so does a copy older than
-KEEP_SECONDS. Passes never run at once (the `groups` lock), so one copy serves.
+makes only the writes still missing; the scheduled repair trusts only a copy
+of its own. A pass that ends (done or failed) drops the copy, so the next one
+reads the forum afresh; so does a copy older than KEEP_SECONDS. Passes never
+run at once (the `groups` lock), so one copy serves.
 """
 
 from __future__ import annotations
@@ -35,22 +36,24 @@ class ResumablePass:
     looks at.
     """
 
-    def __init__(self, client, connection: redis.Redis, *, fresh: bool = False):
+    def __init__(self, client, connection: redis.Redis, job_id: str, *, fresh: bool = False):
         self._client = client
         self._r = connection
-        created = float(connection.hget(READS, "created") or 0)
-        if fresh or time.time() - created > KEEP_SECONDS:
+        kept = connection.hmget(READS, "created", "by")
+        stale = time.time() - float(kept[0] or 0) > KEEP_SECONDS
+        if stale or (fresh and kept[1] != job_id):
             connection.delete(READS)
-            connection.hset(READS, "created", f"{time.time():.0f}")
+            connection.hset(READS, mapping={"created": f"{time.time():.0f}", "by": job_id})
             connection.expire(READS, KEEP_SECONDS)
 
     @classmethod
     @contextlib.contextmanager
-    def open(cls, client, connection: redis.Redis, *, fresh: bool = False
+    def open(cls, client, connection: redis.Redis, job_id: str, *, fresh: bool = False
              ) -> Iterator[ResumablePass]:
-        """`fresh`: read the forum anew (the scheduled repair must see what changed).
+        """`fresh`: read the forum anew, unless the copy is this job's own from an earlier
+        run (the scheduled repair must see what changed since another pass read it).
         The copy outlives the run only when the run gives way (or is killed)."""
-        reads = cls(client, connection, fresh=fresh)
+        reads = cls(client, connection, job_id, fresh=fresh)
         gave_way = False
         try:
             yield reads
