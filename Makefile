@@ -32,6 +32,7 @@ test: $(STAMP) browser-deps lint
 bench: $(STAMP)
 	$(BIN)/python -m bench.roster_sync 2>/dev/null
 	$(BIN)/python -m bench.events 2>/dev/null
+	$(BIN)/python -m bench.fairness 2>/dev/null
 	$(BIN)/python -m bench.sso
 
 clean:

@@ -23,8 +23,7 @@ from werkzeug.serving import make_server
 
 from bridge.redis_server import EmbeddedRedis
 from bridge.services import Services, build_services
-from config import AppConfig, load_mappings
-from config.settings import load_settings
+from config import load_config
 from workers import runtime
 from workers.queue import queue
 
@@ -86,7 +85,7 @@ def bench_environment(
         threading.Thread(target=server.serve_forever, daemon=True).start()
         forum = f"http://127.0.0.1:{port}"
         try:
-            settings = load_settings({
+            config = load_config({
                 "DISCOURSE_URL": forum,
                 "DISCOURSE_API_KEY": api_key,
                 "DISCOURSE_CONNECT_SECRET": connect_secret,
@@ -102,8 +101,7 @@ def bench_environment(
                    if bridge_port else {}),
                 **(environ or {}),
             })
-            roles, events = load_mappings(settings.config_dir)
-            services = build_services(AppConfig(settings, roles, events), budget_wait=120)
+            services = build_services(config, budget_wait=120)  # with sources.yml: a federation
             runtime.set_services(services)
             yield Bench(services=services, forum=forum, control=requests.Session())
         finally:

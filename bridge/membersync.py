@@ -543,24 +543,25 @@ class MemberSync:
         return count > max(1, self.options.max_share * active)
 
     def _write_groups(self, plan: SyncPlan, *, cause: str) -> None:
+        """Each write is audited as soon as it is made: a pass that stops midway (to give
+        way to another source, or killed) is continued by a run that skips what is done."""
         self.expect_changes({uid for p in plan.groups.values()
                              for uid in (*p.add, *p.remove, *p.outsiders)})
-        entries = []
         for name, group_plan in sorted(plan.groups.items()):
             if group_plan.empty:
                 continue
             gid = self.group_id(name)
             if group_plan.add:
                 self.discourse.add_members(gid, user_ids=group_plan.add)
-                entries += self._entries(plan, group_plan.add, "group.add", name, cause)
+                self.audit.record_many(
+                    self._entries(plan, group_plan.add, "group.add", name, cause))
             removals = group_plan.remove + group_plan.outsiders
             if removals:
                 self.discourse.remove_members(gid, user_ids=removals)
-                entries += self._entries(plan, group_plan.remove, "group.remove", name, cause)
-                entries += self._entries(plan, group_plan.outsiders, "group.remove_outsider",
-                                         name, cause)
-        if entries:
-            self.audit.record_many(entries)
+                self.audit.record_many(
+                    self._entries(plan, group_plan.remove, "group.remove", name, cause)
+                    + self._entries(plan, group_plan.outsiders, "group.remove_outsider",
+                                    name, cause))
 
     @staticmethod
     def _entries(plan: SyncPlan, user_ids: Iterable[int], action: str, group: str,
@@ -591,13 +592,15 @@ class MemberSync:
                 if member.external_id in staff_changes:
                     self._sync_sso(member, cause=cause, action="staff.sync")
                 if not member.active and member.external_id in dirty:
-                    if member.linked_to or self.store.linked(member.external_id):
+                    if member.linked_to or len(self.account(member).listings) > 1:
                         self.converge(member, cause=cause)  # others may keep the account
                     else:
                         # The pass took the groups away already: log out, anonymize if asked.
                         member.applied = applied_state(member.grants(self.roles))
                         self.offboard(member, cause=cause)
-                if member.bound:  # an anonymized account is no longer the member's
+                # An anonymized account is no longer the member's; a member changed since
+                # the pass read them has a job of their own: this pass did not apply it.
+                if member.bound and member.version == versions[member.external_id]:
                     applied[member.external_id] = plan.wanted.get(member.user_id,
                                                                   member.grants(self.roles))
             except InvalidCredentials:

@@ -15,7 +15,7 @@ from bridge.events import CategoryResolver, EventPublisher, EventStore
 from bridge.members import MemberStore
 from bridge.membersync import MemberSync, SyncOptions
 from bridge.metrics import CallCounter
-from bridge.ratelimit import ApiBudget
+from bridge.ratelimit import ApiBudget, fair_reserve
 from bridge.redis_server import connect
 from config import AppConfig, Source
 
@@ -96,7 +96,10 @@ def build_services(config: AppConfig, *, budget_wait: float = 70.0, on_call=None
     settings = config.settings
     state = connect(settings.redis_url, decode=True)
     raw = connect(settings.redis_url)
-    budget = ApiBudget(state, per_minute=settings.discourse_max_reqs_per_minute)
+    per_minute = settings.discourse_max_reqs_per_minute
+    # Several sources share the budget fairly; one source keeps all of it, as before.
+    budget = ApiBudget(state, per_minute=per_minute,
+                       reserve=fair_reserve(per_minute) if config.federated else 0)
     discourse = DiscourseClient(
         base_url=settings.discourse_url,
         api_key=settings.discourse_api_key,

@@ -2,7 +2,8 @@
 
 Every job id is deterministic, so the same change delivered twice is one job.
 Member and group jobs are tracked until done, so the sweep can bring back work
-whose worker died.
+whose worker died. Each job carries the source it works for (None: the whole
+forum): its status is that source's to see, its calls spend that source's share.
 """
 
 from __future__ import annotations
@@ -31,6 +32,15 @@ def member_job_id(external_id: str, version: int) -> str:
     return jobs.job_id_for("member", external_id, f"v{version}")
 
 
+def source_of(svc: Services, external_ids: list[str]) -> str | None:
+    """The code of the one source these members belong to; None when they span several."""
+    try:
+        codes = {svc.config.sources.source_of(external_id).code for external_id in external_ids}
+    except KeyError:  # an id of no source: whole-forum work
+        return None
+    return codes.pop() if len(codes) == 1 else None
+
+
 def member(svc: Services, external_id: str, version: int) -> str:
     """Converge one member at this version (a newer version gets a job of its own)."""
     return _tracked(svc, jobs.enqueue(
@@ -39,32 +49,40 @@ def member(svc: Services, external_id: str, version: int) -> str:
         external_id,
         job_id=member_job_id(external_id, version),
         description=f"sync member {external_id} v{version}",
+        source=source_of(svc, [external_id]),
     ))
 
 
-def group_pass_job_id(svc: Services) -> str:
-    return jobs.job_id_for("groups", svc.redis.get(GROUP_SYNC_GENERATION) or "0")
+def group_pass_job_id(svc: Services, source: str | None = None) -> str:
+    """In a federation each source's changes get a pass of their own (its status is theirs)."""
+    generation = svc.redis.get(GROUP_SYNC_GENERATION) or "0"
+    if source is not None and svc.config.federated:
+        return jobs.job_id_for("groups", source, generation)
+    return jobs.job_id_for("groups", generation)
 
 
-def group_pass(svc: Services, cause: str, *, force: bool = False) -> str:
+def group_pass(svc: Services, cause: str, *, force: bool = False,
+               source: str | None = None) -> str:
     """Queue a group pass, unless one is queued already: one pass converges everybody.
 
     The job id carries the pass generation, which each pass advances when it
     starts, so changes arriving after that start get a pass of their own.
+    `source`: whose changes the pass is for (None: the whole forum's).
     """
     return _tracked(svc, jobs.enqueue(
         svc.redis_raw,
         "workers.members.sync_groups",
         cause,
         force,
-        job_id=group_pass_job_id(svc),
+        job_id=group_pass_job_id(svc, source),
         timeout=GROUP_PASS_TIMEOUT,
         description=f"group pass ({cause})",
+        source=source,
     ))
 
 
-def group_pass_queued(svc: Services) -> bool:
-    state = jobs.job_state(svc.redis_raw, group_pass_job_id(svc))
+def group_pass_queued(svc: Services, source: str | None = None) -> bool:
+    state = jobs.job_state(svc.redis_raw, group_pass_job_id(svc, source))
     return state is not None and state["status"] == "queued"
 
 
@@ -76,8 +94,9 @@ def changes(svc: Services, external_ids: list[str], cause: str, *, force: bool =
     makes cheaper is queued, as one job.
     """
     sync = svc.member_sync()
+    source = source_of(svc, external_ids)
     if sync.per_member_cost(external_ids) > sync.group_pass_cost():
-        return group_pass(svc, cause, force=force)
+        return group_pass(svc, cause, force=force, source=source)
     # The same members at the same versions are the same work: one job id.
     versions = sorted(f"{m.external_id}:{m.version}" for m in svc.members.many(external_ids))
     digest = hashlib.sha256("\n".join(versions).encode()).hexdigest()[:20]
@@ -88,6 +107,7 @@ def changes(svc: Services, external_ids: list[str], cause: str, *, force: bool =
         cause,
         job_id=jobs.job_id_for("members", cause, digest),
         description=f"sync {len(external_ids)} members ({cause})",
+        source=source,
     ))
 
 
@@ -129,4 +149,5 @@ def after_login(svc: Services, external_id: str, sequence: int, sent: Mapping[st
         dict(sent),
         job_id=jobs.job_id_for("login", external_id, str(sequence)),
         description=f"learn the account of {external_id}'s login {sequence}",
+        source=source_of(svc, [external_id]),
     )

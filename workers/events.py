@@ -49,8 +49,11 @@ def submit(
     version: int | None,
     removed: bool = False,
     cause: str = "api",
+    source: str | None = None,
 ) -> tuple[Accepted, str | None]:
-    """Store a desired state durably, then queue its job; an old version queues nothing."""
+    """Store a desired state durably, then queue its job; an old version queues nothing.
+
+    `source`: the code of the source that sent the event (its job is theirs)."""
     accepted = services.events.accept(
         external_id, desired, version=version, removed=removed
     )
@@ -63,6 +66,7 @@ def submit(
         cause,
         job_id=event_job_id(external_id, accepted.version),
         timeout=SYNC_TIMEOUT,
+        source=source,
     )
     return accepted, job_id
 

@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
+
+from rq import get_current_job
 
 from bridge.discourse import ClientError, InvalidCredentials
 from bridge.membersync import MemberSync
@@ -18,7 +21,8 @@ from bridge.services import Services
 from workers import enqueue
 from workers import queue as jobs
 from workers.locks import held
-from workers.runtime import Patient, job, services
+from workers.resumable import ResumablePass
+from workers.runtime import Patient, job, resumable, services
 
 GROUP_PASS_LOCK_WAIT = 5.0
 GROUP_PASS_BUSY_RETRY = 30  # a pass may run for many minutes: look again twice a minute
@@ -26,14 +30,31 @@ RECONCILE_KEY = "bridge:reconcile:last"
 FULL_RECONCILE_KEY = "bridge:reconcile:full-at"
 
 
-def _sync(svc: Services) -> MemberSync:
+def _sync(svc: Services, discourse=None) -> MemberSync:
     """Long jobs retry a transient failure in place rather than start over."""
-    return svc.member_sync(discourse=Patient(svc.discourse))
+    return svc.member_sync(discourse=discourse or Patient(svc.discourse))
+
+
+@contextmanager
+def _pass_client(svc: Services, *, fresh: bool = False) -> Iterator:
+    """The group pass's client: one that can stop for another source and resume, when
+    sources share the budget (a single source never gives way)."""
+    client = Patient(svc.discourse)
+    current = get_current_job()
+    if not svc.budget.reserve or current is None:
+        yield client
+        return
+    with ResumablePass.open(client, svc.redis, current.id, fresh=fresh) as reads:
+        yield reads
 
 
 def _converge_one(svc: Services, sync: MemberSync, external_id: str, cause: str) -> dict:
-    """Converge one member under its lock; its error is kept on the member for admins."""
-    with held(svc.redis, f"member:{external_id}"):
+    """Converge one member under its lock; its error is kept on the member for admins.
+
+    Resumable: each step keeps what it did (an account learnt, grants applied),
+    so a new run of an interrupted convergence repeats a call at most.
+    """
+    with held(svc.redis, f"member:{external_id}"), resumable():
         member = svc.members.get(external_id)
         if member is None:
             return {"result": "unknown member"}
@@ -52,8 +73,9 @@ def _converge_one(svc: Services, sync: MemberSync, external_id: str, cause: str)
 @job
 def sync_member(external_id: str) -> dict:
     svc = services()
-    if backlog_favours_group_pass(svc):
-        return {"handed_over": enqueue.group_pass(svc, "batch")}
+    source = enqueue.source_of(svc, [external_id])
+    if backlog_favours_group_pass(svc, source):
+        return {"handed_over": enqueue.group_pass(svc, "batch", source=source)}
     return _converge_one(svc, _sync(svc), external_id, "api")
 
 
@@ -82,29 +104,40 @@ def sync_members(external_ids: list[str], cause: str = "roster") -> dict:
 def learn_login(external_id: str, sent: Mapping[str, Any]) -> dict:
     """After a login reply: bind the account Discourse created or found for it."""
     svc = services()
-    with held(svc.redis, f"member:{external_id}"):
+    with held(svc.redis, f"member:{external_id}"), resumable():
         return svc.member_sync().learn_login(external_id, sent)
 
 
-def backlog_favours_group_pass(svc: Services) -> bool:
+def backlog_favours_group_pass(svc: Services, source: str | None = None) -> bool:
     """Whether one group pass converges the dirty members for fewer calls than their jobs.
 
     Decided from counters, as every member job asks: a pass already queued reads
     the newest state anyway, and a member costs about one call, so a backlog
-    larger than a pass's reads is cheaper as a pass.
+    larger than a pass's reads is cheaper as a pass. In a federation only the
+    member's own source's backlog counts: another source's large roster must
+    not turn a single change into a wait for a whole pass.
     """
-    if enqueue.group_pass_queued(svc):
+    if enqueue.group_pass_queued(svc, source):
         return True
-    return svc.redis.scard(svc.members.dirty_key) > svc.member_sync().group_pass_cost()
+    return _dirty_count(svc, source) > svc.member_sync().group_pass_cost()
+
+
+def _dirty_count(svc: Services, source: str | None) -> int:
+    federation = svc.config.sources
+    if not federation.federated or source is None:
+        return svc.redis.scard(svc.members.dirty_key)
+    return sum(1 for external_id in svc.redis.sscan_iter(svc.members.dirty_key, count=1000)
+               if enqueue.source_of(svc, [external_id]) == source)
 
 
 @job
 def sync_groups(cause: str = "roster", force: bool = False) -> dict:
     """The group pass: every managed group read, the drift repaired."""
     svc = services()
-    with held(svc.redis, "groups", wait=GROUP_PASS_LOCK_WAIT, retry_in=GROUP_PASS_BUSY_RETRY):
+    with held(svc.redis, "groups", wait=GROUP_PASS_LOCK_WAIT, retry_in=GROUP_PASS_BUSY_RETRY), \
+            _pass_client(svc) as client:
         svc.redis.incr(enqueue.GROUP_SYNC_GENERATION)  # later changes need a pass after this
-        return _sync(svc).group_pass(cause=cause, force=force)
+        return _sync(svc, client).group_pass(cause=cause, force=force)
 
 
 @job
@@ -116,8 +149,9 @@ def reconcile() -> dict:
     BRIDGE_FULL_RECONCILE_INTERVAL (a day by default).
     """
     svc = services()
-    with held(svc.redis, "groups", wait=GROUP_PASS_LOCK_WAIT, retry_in=GROUP_PASS_BUSY_RETRY):
-        sync = _sync(svc)
+    with held(svc.redis, "groups", wait=GROUP_PASS_LOCK_WAIT, retry_in=GROUP_PASS_BUSY_RETRY), \
+            _pass_client(svc, fresh=True) as client:
+        sync = _sync(svc, client)
         last_full = float(svc.redis.get(FULL_RECONCILE_KEY) or 0)
         full_every = svc.settings.full_reconcile_interval
         if svc.settings.discourse_webhook_secret and time.time() - last_full < full_every:
@@ -133,7 +167,7 @@ def reconcile() -> dict:
 def repair_account(user_id: int, cause: str = "webhook") -> dict:
     """A webhook reported a change in a managed group: read the account back, repair."""
     svc = services()
-    with held(svc.redis, f"account:{user_id}"):
+    with held(svc.redis, f"account:{user_id}"), resumable():
         enqueue.account_repair_started(svc, user_id)  # later hints need a read of their own
         return _sync(svc).repair_account(user_id, cause=cause)
 

@@ -2,11 +2,14 @@
 
 A job's id says what it converges (`member:<id>:v<version>`), so the same
 change delivered twice becomes one job, and a newer version gets a job of
-its own that reads the newest desired state when it runs.
+its own that reads the newest desired state when it runs. A job done for a
+source carries its code (`meta["source"]`): the API shows it to that source
+only, and its calls spend that source's share of the Discourse budget.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -25,6 +28,12 @@ FAILURE_TTL = 30 * 86400  # failed jobs wait for an administrator (/admin/jobs/f
 PERIODIC_RESULT_TTL = 600  # nobody asks for a sweep's result: minutes, for an operator
 PERIODIC_FAILURE_TTL = 86400  # a failed periodic job is repeated anyway: a night's worth
 
+
+#: The budget lane of the jobs done for no source (periodic work, the whole forum);
+#: not a source code (those have two characters at least).
+FORUM_LANE = "-"
+#: How far down the queue a waiting job looks for another lane's work.
+LANES_LOOKAHEAD = 1000
 
 _ESCAPES = {"_": "__", ".": "_d", ":": "_c"}
 #: What RQ accepts as a job id (it raises ValueError on anything else).
@@ -54,8 +63,12 @@ def enqueue(
     description: str | None = None,
     result_ttl: int = RESULT_TTL,
     failure_ttl: int = FAILURE_TTL,
+    source: str | None = None,
 ) -> str:
-    """Enqueue `func` under `job_id` unless a job with that id already exists."""
+    """Enqueue `func` under `job_id` unless a job with that id already exists.
+
+    `source`: the code of the source the job works for; None for the whole forum.
+    """
     try:
         queue(connection).enqueue(
             func,
@@ -66,6 +79,7 @@ def enqueue(
             result_ttl=result_ttl,
             failure_ttl=failure_ttl,
             description=description or job_id,
+            meta={"source": source} if source else None,
         )
     except DuplicateJobError:
         pass
@@ -83,8 +97,36 @@ def job_counts(connection: redis.Redis) -> dict[str, int]:
     }
 
 
+def lane_of(meta: dict | None) -> str:
+    """The budget lane of a job: its source, else the forum's own."""
+    return (meta or {}).get("source") or FORUM_LANE
+
+
+def queued_lanes(connection: redis.Redis) -> set[str]:
+    """The lanes of the jobs waiting in the queue (the first LANES_LOOKAHEAD of them)."""
+    q = queue(connection)
+    job_ids = [i.decode() if isinstance(i, bytes) else i
+               for i in connection.lrange(q.key, 0, LANES_LOOKAHEAD - 1)]
+    if not job_ids:
+        return set()
+    pipe = connection.pipeline(transaction=False)
+    for job_id in job_ids:
+        pipe.hget(Job.key_for(job_id), "meta")
+    lanes = set()
+    for raw in pipe.execute():
+        try:
+            meta = json.loads(raw) if raw else None
+        except ValueError:
+            meta = None
+        lanes.add(lane_of(meta if isinstance(meta, dict) else None))
+    return lanes
+
+
 def job_state(connection: redis.Redis, job_id: str) -> dict | None:
-    """The public state of a job; None for an unknown id, whatever its shape."""
+    """The public state of a job; None for an unknown id, whatever its shape.
+
+    `source` is the code of the source the job works for (None: the whole forum).
+    """
     if not JOB_ID.match(job_id):
         return None
     try:
@@ -107,7 +149,8 @@ def job_state(connection: redis.Redis, job_id: str) -> dict | None:
         error = failure_reason(job)
     elif (job.meta or {}).get("retrying"):
         error = job.meta.get("error")
-    return {"id": job_id, "status": public, "error": error}
+    return {"id": job_id, "status": public, "error": error,
+            "source": (job.meta or {}).get("source")}
 
 
 def failure_reason(job: Job) -> str | None:

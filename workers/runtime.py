@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import math
@@ -12,9 +13,11 @@ from rq import get_current_job
 from rq.job import Retry
 
 from bridge.discourse import DiscourseError, InvalidCredentials
+from bridge.ratelimit import CURRENT_TURN, GiveWay, Turn
 from bridge.services import Services, build_services
 from config import load_config
 from config.logging import context_id
+from workers import queue as jobs
 from workers.locks import Busy
 
 log = logging.getLogger(__name__)
@@ -52,16 +55,21 @@ def job(func):
 
     Transient errors (5xx, timeouts, 429) reschedule the job: after Discourse's
     `retry_after` for a 429, with backoff otherwise. A job whose lock is held
-    by another runs again a few seconds later. Permanent errors fail the
-    job loudly with the reason kept in its meta.
+    by another runs again a few seconds later. A job that gives way to another
+    source's work (`bridge.ratelimit`) goes to the back of the queue. Permanent
+    errors fail the job loudly with the reason kept in its meta.
     """
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
         current = get_current_job()
         token = context_id.set(current.id if current else func.__name__)
+        turn = CURRENT_TURN.set(_turn(current))
         try:
             return func(*args, **kwargs)
+        except GiveWay as giving:
+            log.info("%s; queued again behind it", giving)
+            return Retry(max=RQ_RETRY_CAP, interval=0)
         except Busy as busy:
             log.info("%s is held by another job; running again in %s s", busy, busy.retry_in)
             return Retry(max=RQ_RETRY_CAP, interval=busy.retry_in)
@@ -82,9 +90,24 @@ def job(func):
             log.warning("transient error, retry %s in %s s: %s", attempt, delay, error)
             return Retry(max=RQ_RETRY_CAP, interval=delay)
         finally:
+            CURRENT_TURN.reset(turn)
             context_id.reset(token)
 
     return wrapper
+
+
+def _turn(current) -> Turn | None:
+    """The running job's turn at the budget: its lane, and the lanes queued behind it."""
+    if current is None:
+        return None
+    return Turn(jobs.lane_of(current.meta), lambda: jobs.queued_lanes(current.connection),
+                patient=[jobs.FORUM_LANE])
+
+
+def resumable():
+    """Where the running job may stop to let another source go first (see `Turn`)."""
+    turn = CURRENT_TURN.get()
+    return turn.resumable() if turn is not None else contextlib.nullcontext()
 
 
 class Patient:

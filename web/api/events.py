@@ -62,7 +62,8 @@ def put_event(external_id: str):
     if problems:
         raise ApiError(422, "invalid_event", "The event is not valid.", problems)
     return _answer(submit(
-        current_services(), external_id, event.desired(), version=event.version, cause="api"
+        current_services(), external_id, event.desired(), version=event.version, cause="api",
+        source=g.source.code,
     ))
 
 
@@ -76,7 +77,8 @@ def delete_event(external_id: str):
     if event is None:
         raise ApiError(404, "not_found", "No such event.")
     return _answer(submit(
-        services, external_id, event.desired, version=version, removed=True, cause="api"
+        services, external_id, event.desired, version=version, removed=True, cause="api",
+        source=g.source.code,
     ))
 
 
