@@ -91,9 +91,9 @@ def set_rate(bench, per_minute: int, *, fair: bool) -> None:
     bench.control.post(bench.forum + "/_sandbox/settings",
                        json={"max_admin_api_reqs_per_minute": per_minute},
                        timeout=10).raise_for_status()
-    svc = bench.services
-    svc.budget = svc.discourse.budget = ApiBudget(
-        svc.redis, per_minute=per_minute, reserve=fair_reserve(per_minute) if fair else 0)
+    services = bench.services
+    services.budget = services.discourse.budget = ApiBudget(
+        services.redis, per_minute=per_minute, reserve=fair_reserve(per_minute) if fair else 0)
 
 
 def quiet_window(bench) -> None:
@@ -183,9 +183,9 @@ def main() -> None:
         districts = sorted(load_mappings(ROOT / "config")[0].attributes["district"])
         with bench_environment(rate=SETUP_RATE, config_dir=config_dir,
                                environ=environ) as bench:
-            svc = bench.services
-            assert svc.config.federated, "sources.yml was not read"
-            svc.member_sync().setup_groups()
+            services = bench.services
+            assert services.config.federated, "sources.yml was not read"
+            services.member_sync().setup_groups()
             users = [{"username": f"teacher{i:05d}", "name": f"Учитель {i}",
                       "email": f"teacher{i:05d}@schools.example.org",
                       "external_id": f"t-{i:05d}"} for i in range(args.members)]
@@ -194,7 +194,7 @@ def main() -> None:
                        "external_id": f"vyazma:v-{i:03d}"} for i in range(B_MEMBERS)]
             for start in range(0, len(users), 1000):
                 bench.seed(users=users[start:start + 1000])
-            client = create_app(services=svc).test_client()
+            client = create_app(services=services).test_client()
             # Both rosters reach the forum and every account is bound: not measured.
             response = client.post("/api/v1/sources/institute/roster",
                                    json=a_roster(args.members, districts, 0),
@@ -210,7 +210,7 @@ def main() -> None:
                                    json={"latency_ms": args.latency},
                                    timeout=10).raise_for_status()
             print(f"federation: institute {args.members} members, Vyazma {B_MEMBERS}, "  # noqa: T201
-                  f"all with forum accounts; {len(svc.config.roles.managed)} managed groups; "
+                  f"all with forum accounts; {len(services.config.roles.managed)} managed groups; "
                   f"limit {RATE} calls/min, reserve {fair_reserve(RATE)}, one worker; "
                   f"{args.latency} ms added to each answer")
 

@@ -53,11 +53,11 @@ def counted(bench, action) -> int:
     return calls(bench) - before
 
 
-def settle(bench, svc, client, headers, rows) -> None:
+def settle(bench, services, client, headers, rows) -> None:
     response = client.post("/api/v1/roster", json=rows, headers=headers)
     assert response.status_code in (200, 202), response.json
     bench.run_workers()
-    svc.member_sync().group_pass(cause="bench")  # learns every account and group size
+    services.member_sync().group_pass(cause="bench")  # learns every account and group size
 
 
 def scenario(label: str, config_dir: Path, rows: list[dict], accounts: int, rate: int) -> None:
@@ -65,28 +65,28 @@ def scenario(label: str, config_dir: Path, rows: list[dict], accounts: int, rate
     env = {"DISCOURSE_WEBHOOK_SECRET": SECRET}
     with bench_environment(rate=rate, config_dir=config_dir, bridge_port=port,
                            environ=env) as bench:
-        svc = bench.services
-        app = create_app(services=svc)
+        services = bench.services
+        app = create_app(services=services)
         server = make_server("127.0.0.1", port, app, threaded=True)
         threading.Thread(target=server.serve_forever, daemon=True).start()
         try:
-            svc.member_sync().setup_groups()
+            services.member_sync().setup_groups()
             users = [{"username": f"u{i:05d}", "name": f"Учитель {i}", "email": row["email"],
                       "external_id": row["external_id"]}
                      for i, row in enumerate(rows[:accounts])]
             for start in range(0, len(users), 1000):
                 bench.seed(users=users[start:start + 1000])
             client = app.test_client()
-            token = next(iter(svc.settings.api_tokens.values()))
+            token = next(iter(services.settings.api_tokens.values()))
             headers = {"Authorization": f"Bearer {token}"}
-            settle(bench, svc, client, headers, rows)
+            settle(bench, services, client, headers, rows)
 
-            sync = svc.member_sync()
+            sync = services.member_sync()
             full = counted(bench, lambda: sync.group_pass(cause="reconcile"))
             quick = counted(bench, lambda: sync.quick_check(cause="reconcile"))
             without = full * 3600 / WITHOUT_WEBHOOKS
             with_hooks = quick + full * 3600 / FULL_EVERY
-            groups = len(svc.config.roles.managed)
+            groups = len(services.config.roles.managed)
             print(f"\n{label}: {groups} managed groups, {len(rows)} members, "  # noqa: T201
                   f"{accounts} with forum accounts")
             print(f"  one full pass: {full} calls; one size check: {quick} calls")  # noqa: T201
@@ -95,20 +95,20 @@ def scenario(label: str, config_dir: Path, rows: list[dict], accounts: int, rate
             print(f"  idle, with webhooks (size check hourly, full pass daily): "  # noqa: T201
                   f"{with_hooks:.1f} calls an hour ({with_hooks / 3600:.2%} of 60/min)")
 
-            url = webhooks.payload_url(svc.settings.public_url)
-            webhooks.ensure_hook(svc.discourse, url=url, secret=SECRET)
+            url = webhooks.payload_url(services.settings.public_url)
+            webhooks.ensure_hook(services.discourse, url=url, secret=SECRET)
             created = bench.seed(users=[{"username": "outsider", "email": "outsider@example.org"}])
             outsider = {"id": created["users"]["outsider"]}
-            club = svc.discourse.group("club")
+            club = services.discourse.group("club")
             started = time.monotonic()
             requests.put(f"{bench.forum}/groups/{club['id']}/members.json",
                          json={"user_ids": str(outsider["id"])}, timeout=10,
-                         headers={"Api-Key": svc.settings.discourse_api_key,
+                         headers={"Api-Key": services.settings.discourse_api_key,
                                   "Api-Username": "system"}).raise_for_status()
             deadline = started + 60
             while time.monotonic() < deadline:
                 bench.run_workers()
-                if outsider["id"] not in svc.member_sync().read_groups(["club"])["club"]:
+                if outsider["id"] not in services.member_sync().read_groups(["club"])["club"]:
                     break
                 time.sleep(0.2)
             repaired = time.monotonic() - started

@@ -181,8 +181,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         write_config(Path(folder))
         with bench_environment(rate=args.rate, config_dir=Path(folder)) as bench:
-            svc = bench.services
-            svc.member_sync().setup_groups()
+            services = bench.services
+            services.member_sync().setup_groups()
             accounts = set(range(args.accounts))
             users = [{"username": f"teacher{i:05d}", "name": f"Учитель {i}",
                       "email": f"teacher{i:05d}@schools.example.org",
@@ -190,16 +190,16 @@ def main() -> None:
             for start in range(0, len(users), 1000):
                 bench.seed(users=users[start:start + 1000])
             index = {f"teacher{i:05d}": i for i in accounts}
-            app = create_app(services=svc)
+            app = create_app(services=services)
             client = app.test_client()
-            token = next(iter(svc.settings.api_tokens.values()))
+            token = next(iter(services.settings.api_tokens.values()))
             headers = {"Authorization": f"Bearer {token}"}
-            print(f"roster: {args.members} members, {len(svc.config.roles.managed)} groups, "  # noqa: T201
+            print(f"roster: {args.members} members, {len(services.config.roles.managed)} groups, "  # noqa: T201
                   f"{args.accounts} with forum accounts; rate limit {args.rate}/min")
 
             # The setup's calls (one per group) must leave the budget's window first,
             # else they eat the first minute's allowance the roster would use.
-            while svc.budget.used():
+            while services.budget.used():
                 time.sleep(0.5)
 
             rows = roster(args.members)

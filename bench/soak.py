@@ -322,14 +322,14 @@ def main() -> None:
 
 
 def run(bench: Bench, args: argparse.Namespace, start: datetime) -> None:
-    svc = bench.services
-    raw = svc.redis_raw
+    services = bench.services
+    raw = services.redis_raw
     expiry = SimulatedExpiry(raw)
-    setup_groups(svc)
-    setup_categories(svc)
+    setup_groups(services)
+    setup_categories(services)
     seed_forum_accounts(bench, args.members)
-    token = next(iter(svc.settings.api_tokens.values()))
-    schedule = periodic_jobs(svc.settings)
+    token = next(iter(services.settings.api_tokens.values()))
+    schedule = periodic_jobs(services.settings)
     reports = {HOUR: "1 h", 6 * HOUR: "6 h"}
     reports |= {d * DAY: f"day {d}" for d in range(1, int(args.days) + 1)}
     print(f"{args.days} simulated days, {args.members} members, sweeps every {TICK} s, "  # noqa: T201
@@ -337,7 +337,7 @@ def run(bench: Bench, args: argparse.Namespace, start: datetime) -> None:
     print(HEADER, flush=True)  # noqa: T201
     started = time.monotonic()
     with time_machine.travel(start, tick=False) as clock:
-        traffic = Traffic(create_app(services=svc).test_client(),
+        traffic = Traffic(create_app(services=services).test_client(),
                           {"Authorization": f"Bearer {token}"}, args.members, time.time())
         enqueue_due(raw, schedule, now=time.time())  # sets each job's first slot
         workers = Workers.start(raw)

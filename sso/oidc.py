@@ -25,7 +25,7 @@ from flask import Flask, current_app
 from joserfc.errors import JoseError
 from requests.adapters import HTTPAdapter
 
-from web.current import SERVICES_KEY
+from web.current import SERVICES_KEY, current_services
 
 EXTENSION_KEY = "authlib.integrations.flask_client"  # where OAuth.init_app puts itself
 TIMEOUT_SECONDS = 10
@@ -209,7 +209,7 @@ def client(source: str) -> FlaskOAuth2App:
 
 def institute() -> FlaskOAuth2App:
     """The client of a single-source bridge (the institute's provider)."""
-    return client(current_app.config[SERVICES_KEY].config.sources.codes[0])
+    return client(current_services().config.sources.codes[0])
 
 
 def external_id_from(client: FlaskOAuth2App, token: dict[str, Any], claim: str) -> str:

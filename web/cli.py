@@ -18,7 +18,7 @@ discourse_cli = AppGroup("discourse", help="Prepare the forum for the bridge.")
 sync_cli = AppGroup("sync", help="Role sync: reconcile the forum with the roster.")
 
 
-def _patient_services():
+def _retrying_services():
     """The app's services, patient with the shared budget: commands may wait for it."""
     services = current_services()
     services.discourse.budget_wait = 600.0
@@ -46,28 +46,28 @@ def discourse_setup(webhooks: bool):
     """Create the managed groups and event categories that the forum lacks."""
     from workers.events import setup_categories
 
-    svc = _patient_services()
-    groups = svc.member_sync().setup_groups()
-    categories = setup_categories(svc)
+    services = _retrying_services()
+    groups = services.member_sync().setup_groups()
+    categories = setup_categories(services)
     click.echo(f"groups created: {', '.join(groups) or 'none (all exist)'}")
     click.echo(f"categories created: {', '.join(categories) or 'none (all exist)'}")
     if webhooks:
-        _ensure_webhook(svc)
+        _ensure_webhook(services)
 
 
 @discourse_cli.command("webhook", cls=_Command)
 def discourse_webhook():
     """Create (or bring in line) only the forum's webhook to this bridge."""
-    _ensure_webhook(_patient_services())
+    _ensure_webhook(_retrying_services())
 
 
-def _ensure_webhook(svc) -> None:
-    secret = svc.settings.discourse_webhook_secret
+def _ensure_webhook(services) -> None:
+    secret = services.settings.discourse_webhook_secret
     if not secret:
         raise click.ClickException("set DISCOURSE_WEBHOOK_SECRET (at least 12 characters) "
                                    "first: the forum signs every delivery with it")
-    url = bridge_webhooks.payload_url(svc.settings.public_url)
-    done = bridge_webhooks.ensure_hook(svc.discourse, url=url, secret=secret)
+    url = bridge_webhooks.payload_url(services.settings.public_url)
+    done = bridge_webhooks.ensure_hook(services.discourse, url=url, secret=secret)
     click.echo(f"webhook {done}: {url} ({', '.join(bridge_webhooks.EVENT_TYPES)})")
 
 
@@ -78,7 +78,7 @@ def _ensure_webhook(svc) -> None:
 def sync_reconcile(dry_run: bool, force: bool):
     """Read the managed groups from Discourse and repair any drift."""
     started = time.monotonic()
-    report = _patient_services().member_sync().group_pass(cause="reconcile", dry_run=dry_run,
+    report = _retrying_services().member_sync().group_pass(cause="reconcile", dry_run=dry_run,
                                                    force=force)
     report["seconds"] = round(time.monotonic() - started, 1)
     _print(report)
@@ -90,7 +90,7 @@ def sync_reconcile(dry_run: bool, force: bool):
 @click.option("--subject", default=None, help="Only this subject, e.g. member:t-1001.")
 def audit_command(limit: int, subject: str | None):
     """Show the audit log, newest first."""
-    for entry in _patient_services().audit.newest(limit=limit, subject=subject):
+    for entry in _retrying_services().audit.newest(limit=limit, subject=subject):
         when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(entry.at))
         click.echo(f"{when}  {entry.subject:<28} {entry.action:<16} {entry.target:<24} "
                    f"{entry.cause:<10} {entry.result} {entry.detail}")
@@ -100,8 +100,8 @@ def audit_command(limit: int, subject: str | None):
 @with_appcontext
 def doctor():
     """Check the live Discourse: API key, DiscourseConnect settings, groups, categories."""
-    svc = _patient_services()
-    settings = svc.settings
+    services = _retrying_services()
+    settings = services.settings
     problems = 0
 
     def report(ok: bool, text: str) -> None:
@@ -113,7 +113,7 @@ def doctor():
         click.echo(f"[warn] {text}")
 
     try:
-        site = svc.discourse.site_settings("discourse_connect")
+        site = services.discourse.site_settings("discourse_connect")
     except Redirected as error:
         report(False, f"DISCOURSE_URL {settings.discourse_url} redirects to "
                       f"{_without_query(error.location)}: set DISCOURSE_URL to the forum's own "
@@ -129,10 +129,10 @@ def doctor():
     report(site.get("discourse_connect_url") == expected,
            f"discourse_connect_url is {expected}")
     if site.get("enable_discourse_connect") in ("true", True):
-        _check_connect_request(svc, report)
-    _check_logout_redirect(svc, report, warn)
-    for name, spec in sorted(svc.config.roles.groups.items()):
-        group = svc.discourse.group(name)
+        _check_connect_request(services, report)
+    _check_logout_redirect(services, report, warn)
+    for name, spec in sorted(services.config.roles.groups.items()):
+        group = services.discourse.group(name)
         report(group is not None, f"managed group {name} exists")
         if group is not None:
             levels = (group.get("mentionable_level"), group.get("messageable_level"))
@@ -141,19 +141,19 @@ def doctor():
                    f"{spec.messageable} (forum levels {levels[0]}, {levels[1]})")
     if settings.discourse_webhook_secret:
         url = bridge_webhooks.payload_url(settings.public_url)
-        hook = bridge_webhooks.check_hook(svc.discourse, url)
+        hook = bridge_webhooks.check_hook(services.discourse, url)
         report(hook.ok, f"the forum's webhook to {url} is active with its events"
                + ("" if hook.ok else f" (found: {hook.found}, active: {hook.active}, missing: "
                   f"{', '.join(hook.missing_events) or 'none'}; run `flask --app wsgi discourse "
                   "setup --webhooks`)"))
-    for source in svc.config.sources.sources.values():
-        label = f"identity provider of {source.code}" if svc.config.federated else \
+    for source in services.config.sources.sources.values():
+        label = f"identity provider of {source.code}" if services.config.federated else \
             "identity provider"
         _check_identity_provider(source, label, report, warn)
     from workers.events import event_categories
 
-    names = {c.get("slug") for c in svc.discourse.categories()}
-    for slug in sorted(event_categories(svc)):
+    names = {c.get("slug") for c in services.discourse.categories()}
+    for slug in sorted(event_categories(services)):
         report(slug in names, f"category {slug} exists")
     if problems:
         click.echo(f"{problems} problem(s); `flask --app wsgi discourse setup` fixes missing "
@@ -161,16 +161,16 @@ def doctor():
         raise SystemExit(1)
 
 
-def _check_connect_request(svc, report) -> None:
+def _check_connect_request(services, report) -> None:
     """The forum's return_sso_url must be DISCOURSE_URL + /session/sso_login exactly.
 
     `/sso` refuses any other return URL (no open redirect), so a DISCOURSE_URL
     that differs from the forum's own base URL (http for https, www., a port)
     refuses every login. The forum's signature also proves the shared secret.
     """
-    settings = svc.settings
+    settings = services.settings
     try:
-        fields = svc.discourse.discourse_connect_request()
+        fields = services.discourse.discourse_connect_request()
     except (discourse_connect.InvalidSignature, discourse_connect.InvalidPayload):
         report(False, "the forum signs with DISCOURSE_CONNECT_SECRET (it does not: make "
                       "discourse_connect_secret and DISCOURSE_CONNECT_SECRET equal)")
@@ -189,10 +189,10 @@ def _check_connect_request(svc, report) -> None:
                       f"set DISCOURSE_URL={forum_base}")
 
 
-def _check_logout_redirect(svc, report, warn) -> None:
+def _check_logout_redirect(services, report, warn) -> None:
     """Without it a forum logout leaves the bridge's and the identity provider's sessions."""
-    expected = svc.settings.public_url + "/logout"
-    actual = svc.discourse.site_settings("logout_redirect").get("logout_redirect") or ""
+    expected = services.settings.public_url + "/logout"
+    actual = services.discourse.site_settings("logout_redirect").get("logout_redirect") or ""
     if actual == expected:
         report(True, f"logout_redirect is {expected}")
     else:

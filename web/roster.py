@@ -53,25 +53,26 @@ def rows_from_csv(source: Source, raw: bytes) -> list[dict]:
         raise api_error(refusal) from None
 
 
-def plan(svc: Services, source: Source, rows: list[Any]) -> RosterPlan:
+def plan(services: Services, source: Source, rows: list[Any]) -> RosterPlan:
     """Validate every row and compare with the source's stored members; nothing is stored."""
     try:
-        members = parse_roster(svc.members, source, rows, svc.config.sources)
+        members = parse_roster(services.members, source, rows, services.config.sources)
     except RosterRefused as refusal:
         raise api_error(refusal) from None
-    return plan_roster(svc.members, svc.config.roles, members, svc.config.sources, source,
-                       max_share=svc.settings.offboard_max_share)
+    return plan_roster(services.members, services.config.roles, members,
+                       services.config.sources, source,
+                       max_share=services.settings.offboard_max_share)
 
 
 def apply(
-    svc: Services, roster_plan: RosterPlan, *, force: bool = False, cause: str = "roster"
+    services: Services, roster_plan: RosterPlan, *, force: bool = False, cause: str = "roster"
 ) -> tuple[str | None, dict[str, int]]:
     """Store the roster and queue its sync; (job id or None when unchanged, summary)."""
     try:
-        changed = apply_roster(svc.members, roster_plan, force=force)
+        changed = apply_roster(services.members, roster_plan, force=force)
     except RosterRefused as refusal:
         raise api_error(refusal, roster_plan.source) from None
-    job_id = enqueue.changes(svc, changed, cause, force=force) if changed else None
+    job_id = enqueue.changes(services, changed, cause, force=force) if changed else None
     summary = {"members": len(roster_plan.members), "changed": len(changed),
                "offboarded": len(roster_plan.diff.offboarded)}
     return job_id, summary

@@ -62,8 +62,8 @@ def _body_within_limit() -> bytes | None:
 
 @bp.post("/discourse")
 def discourse():
-    svc = current_services()
-    secret = svc.settings.discourse_webhook_secret
+    services = current_services()
+    secret = services.settings.discourse_webhook_secret
     if not secret:
         return jsonify({"error": "disabled", "message": "Webhooks are not configured."}), 404
     body = _body_within_limit()
@@ -80,14 +80,14 @@ def discourse():
     if not isinstance(payload, dict):
         return jsonify({"error": "malformed_json", "message": "Not an object."}), 400
     delivery = _delivery_key(request.headers.get("X-Discourse-Event-Id", ""))
-    if delivery and not svc.redis.set(delivery, "1", nx=True, ex=DELIVERY_TTL):
+    if delivery and not services.redis.set(delivery, "1", nx=True, ex=DELIVERY_TTL):
         outcome = "duplicate delivery"
     else:
         try:
-            outcome = _act(svc, event, payload)
+            outcome = _act(services, event, payload)
         except Exception:
             if delivery:  # let Discourse's retry of this delivery through
-                svc.redis.delete(delivery)
+                services.redis.delete(delivery)
             raise
     log.info("webhook %s: %s", event or "(none)", outcome)
     return jsonify({"event": event, "outcome": outcome})
@@ -99,22 +99,22 @@ def _delivery_key(delivery_id: str) -> str | None:
     return DELIVERY_PREFIX + delivery_id if _DELIVERY_ID.fullmatch(delivery_id) else None
 
 
-def _act(svc, event: str, payload: dict) -> str:
+def _act(services, event: str, payload: dict) -> str:
     if event in USER_EVENTS:
-        return _user(svc, payload.get("user") or {})
+        return _user(services, payload.get("user") or {})
     if event in GROUP_USER_EVENTS:
-        return _group_user(svc, payload.get("group_user"))
+        return _group_user(services, payload.get("group_user"))
     if event == "topic_destroyed":
         topic = payload.get("topic")
         topic_id = topic.get("id") if isinstance(topic, dict) else None
         if not isinstance(topic_id, int) or isinstance(topic_id, bool):
             return "not an announcement"
-        return report_topic_deleted(svc, topic_id)
+        return report_topic_deleted(services, topic_id)
     # topic_recovered among them: a recovered topic needs nothing created.
     return "ignored"
 
 
-def _group_user(svc, item) -> str:
+def _group_user(services, item) -> str:
     """Someone's membership of a group changed: if it is a managed group and not the
     bridge's own change, the account is read back (never believed) and repaired."""
     if not isinstance(item, dict):
@@ -122,21 +122,21 @@ def _group_user(svc, item) -> str:
     group_id, user_id = item.get("group_id"), item.get("user_id")
     if not all(isinstance(v, int) and not isinstance(v, bool) for v in (group_id, user_id)):
         return "not a membership"
-    managed = {int(gid) for gid in svc.redis.hvals(GROUP_IDS)}
+    managed = {int(gid) for gid in services.redis.hvals(GROUP_IDS)}
     if group_id not in managed:
         return "not a managed group"
-    if svc.member_sync().is_expected(user_id):
+    if services.member_sync().is_expected(user_id):
         return "the bridge's own change"
-    enqueue.account_repair(svc, user_id)
+    enqueue.account_repair(services, user_id)
     return "account will be read back"
 
 
-def _user(svc, user: dict) -> str:
+def _user(services, user: dict) -> str:
     external_id, user_id = user.get("external_id"), user.get("id")
     if not external_id or not isinstance(user_id, int):
         return "not a DiscourseConnect account"
-    member = svc.members.get(str(external_id))
+    member = services.members.get(str(external_id))
     if member is None:
         return "not a club member"
-    svc.members.bind(member.external_id, user_id=user_id, username=user.get("username"))
+    services.members.bind(member.external_id, user_id=user_id, username=user.get("username"))
     return "account recorded"

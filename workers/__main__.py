@@ -107,17 +107,17 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     configure_logging(config.settings.log_level, process="worker",
                       log_format=config.settings.log_format)
-    svc = build_services(config, budget_wait=70.0)
-    runtime.set_services(svc)
+    services = build_services(config, budget_wait=70.0)
+    runtime.set_services(services)
 
     stop = threading.Event()
     if not args.no_periodic and not args.burst:
         threading.Thread(
-            target=run_periodic, args=(svc.redis_raw, config.settings, stop), daemon=True
+            target=run_periodic, args=(services.redis_raw, config.settings, stop), daemon=True
         ).start()
     worker = Worker(
-        [jobs.queue(svc.redis_raw)],
-        connection=svc.redis_raw,
+        [jobs.queue(services.redis_raw)],
+        connection=services.redis_raw,
         serializer=JSONSerializer,
         worker_ttl=30,
         job_monitoring_interval=5,

@@ -5,13 +5,14 @@ from __future__ import annotations
 from rq.registry import BaseRegistry, clean_registries
 from rq.worker_registration import clean_worker_registry
 
+from workers import runtime
 from workers.queue import queue
-from workers.runtime import job, services
+from workers.runtime import job
 
 
 @job
 def trim_audit() -> dict:
-    return {"trimmed": services().audit.trim()}
+    return {"trimmed": runtime.services().audit.trim()}
 
 
 @job
@@ -25,7 +26,7 @@ def clean_queue() -> dict:
     jobs move to the failed registry, as RQ does), dead workers leave the worker
     registry, and entries of jobs that no longer exist are dropped.
     """
-    q = queue(services().redis_raw)
+    q = queue(runtime.services().redis_raw)
     clean_registries(q)
     clean_worker_registry(q)
     registries = (q.finished_job_registry, q.failed_job_registry, q.deferred_job_registry,

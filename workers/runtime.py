@@ -110,7 +110,7 @@ def resumable():
     return turn.resumable() if turn is not None else contextlib.nullcontext()
 
 
-class Patient:
+class RetryingClient:
     """The Discourse client for long jobs: a transient failure is retried in place.
 
     A group pass makes dozens of calls; failing the whole job on one 5xx would

@@ -50,43 +50,43 @@ def federation(services, environ, tmp_path, sandbox):
         "OIDC_VYAZMA_CLIENT_SECRET": secrets.token_hex(8),
         "DISCOURSE_MAX_REQS_PER_MINUTE": str(LIMIT),
     })
-    svc = build_services(config, budget_wait=1.0)
-    svc.redis.flushall()
-    runtime.set_services(svc)
-    assert svc.budget.reserve == RESERVE
-    with unlimited(svc):
-        svc.member_sync().setup_groups()
+    services = build_services(config, budget_wait=1.0)
+    services.redis.flushall()
+    runtime.set_services(services)
+    assert services.budget.reserve == RESERVE
+    with unlimited(services):
+        services.member_sync().setup_groups()
     headers = {"institute": {"Authorization": f"Bearer {API_TOKEN}"},
                "vyazma": {"Authorization": f"Bearer {VYAZMA_TOKEN}"}}
-    yield svc, create_app(services=svc).test_client(), headers
+    yield services, create_app(services=services).test_client(), headers
     runtime.set_services(None)
 
 
-class unlimited:  # noqa: N801 - reads as a phrase: `with unlimited(svc):`
+class unlimited:  # noqa: N801 - reads as a phrase: `with unlimited(services):`
     """Setting the scene spends no budget: a budget too large to matter, then an empty window."""
 
-    def __init__(self, svc):
-        self.svc = svc
+    def __init__(self, services):
+        self.services = services
 
     def __enter__(self):
-        self.kept = self.svc.discourse.budget
-        self.svc.discourse.budget = ApiBudget(self.svc.redis, per_minute=100_000,
+        self.kept = self.services.discourse.budget
+        self.services.discourse.budget = ApiBudget(self.services.redis, per_minute=100_000,
                                               key="test:setup-budget")
 
     def __exit__(self, *exc):
-        self.svc.discourse.budget = self.kept
-        minute_passes(self.svc)
+        self.services.discourse.budget = self.kept
+        minute_passes(self.services)
 
 
-def minute_passes(svc) -> None:
+def minute_passes(services) -> None:
     """Every slot leaves the window, as a minute later."""
-    for key in svc.redis.scan_iter(svc.budget.key + "*"):
-        svc.redis.delete(key)
+    for key in services.redis.scan_iter(services.budget.key + "*"):
+        services.redis.delete(key)
 
 
-def spend(svc, lane: str | None, slots: int) -> None:
+def spend(services, lane: str | None, slots: int) -> None:
     for _ in range(slots):
-        assert svc.budget.try_acquire(lane) == 0.0
+        assert services.budget.try_acquire(lane) == 0.0
 
 
 def institute_row(i: int, shift: int = 0) -> dict:
@@ -102,12 +102,12 @@ def vyazma_body(role: str = "teacher") -> dict:
 
 def settled_federation(federation, sandbox, work_until_idle, institute_members: int):
     """Both sources' members with forum accounts, bound and in their groups."""
-    svc, client, headers = federation
+    services, client, headers = federation
     sandbox.seed(users=[{"username": f"t{i:02d}", "email": f"t{i:02d}@school.example.org",
                          "external_id": f"t-{i:02d}"} for i in range(institute_members)]
                  + [{"username": "v01", "email": "v01@vyazma.example.org",
                      "external_id": "vyazma:v-01"}])
-    with unlimited(svc):
+    with unlimited(services):
         response = client.post("/api/v1/roster", headers=headers["institute"],
                                json=[institute_row(i) for i in range(institute_members)])
         assert response.status_code == 202, response.json
@@ -116,18 +116,18 @@ def settled_federation(federation, sandbox, work_until_idle, institute_members: 
         assert response.status_code == 202, response.json
         work_until_idle()
     assert "club" in sandbox.user("v01")["groups"]
-    return svc, client, headers
+    return services, client, headers
 
 
 def test_the_last_slots_of_the_window_go_to_a_source_that_holds_few(federation):
-    svc, _, _ = federation
-    spend(svc, "institute", LIMIT - RESERVE)
+    services, _, _ = federation
+    spend(services, "institute", LIMIT - RESERVE)
 
-    assert svc.budget.try_acquire("institute") > 0  # its share of the window is spent
-    assert svc.budget.could_take("vyazma")
-    spend(svc, "vyazma", RESERVE)  # the reserve is the other source's
-    assert svc.budget.try_acquire("vyazma") > 0  # and the window is full
-    assert svc.budget.used() == LIMIT
+    assert services.budget.try_acquire("institute") > 0  # its share of the window is spent
+    assert services.budget.could_take("vyazma")
+    spend(services, "vyazma", RESERVE)  # the reserve is the other source's
+    assert services.budget.try_acquire("vyazma") > 0  # and the window is full
+    assert services.budget.used() == LIMIT
 
 
 def test_one_source_keeps_the_whole_window(services):
@@ -139,8 +139,8 @@ def test_one_source_keeps_the_whole_window(services):
 def test_another_sources_change_goes_first_while_a_member_job_waits_for_its_slot(
     federation, sandbox, work, work_until_idle,
 ):
-    svc, client, headers = settled_federation(federation, sandbox, work_until_idle, 2)
-    spend(svc, "institute", LIMIT - RESERVE)  # the institute has spent its share
+    services, client, headers = settled_federation(federation, sandbox, work_until_idle, 2)
+    spend(services, "institute", LIMIT - RESERVE)  # the institute has spent its share
     body = {k: v for k, v in institute_row(0).items() if k != "external_id"}
     first = client.put("/api/v1/members/t-00", headers=headers["institute"],
                        json=dict(body, roles=["jury"])).json["job_id"]
@@ -150,13 +150,13 @@ def test_another_sources_change_goes_first_while_a_member_job_waits_for_its_slot
     work(max_jobs=2)  # ONE worker: the institute's job, then Vyazma's
 
     assert "vyazma-mo" in sandbox.user("v01")["groups"]  # Vyazma's change is on the forum
-    assert jobs.job_state(svc.redis_raw, second) == {
+    assert jobs.job_state(services.redis_raw, second) == {
         "id": second, "status": "finished", "error": None, "source": "vyazma"}
-    state = jobs.job_state(svc.redis_raw, first)
+    state = jobs.job_state(services.redis_raw, first)
     assert (state["status"], state["source"]) == ("queued", "institute")  # behind, not lost
     assert "jury" not in sandbox.user("t00")["groups"]
 
-    minute_passes(svc)
+    minute_passes(services)
     work_until_idle()
     assert "jury" in sandbox.user("t00")["groups"]
 
@@ -165,9 +165,9 @@ def test_a_group_pass_gives_way_and_resumes_from_what_it_read(
     federation, sandbox, work, work_until_idle,
 ):
     members = 40  # more changes than a pass costs: the roster is one group pass
-    svc, client, headers = settled_federation(federation, sandbox, work_until_idle, members)
+    services, client, headers = settled_federation(federation, sandbox, work_until_idle, members)
     # The pass gets five calls (its first reads), then only the reserve is left.
-    spend(svc, None, LIMIT - RESERVE - 5)
+    spend(services, None, LIMIT - RESERVE - 5)
     before = sandbox.stats()["by_endpoint"].get(GROUP_READS, 0)
     response = client.post("/api/v1/roster", headers=headers["institute"],
                            json=[institute_row(i, shift=1) for i in range(members)],
@@ -179,25 +179,25 @@ def test_a_group_pass_gives_way_and_resumes_from_what_it_read(
 
     work(max_jobs=2)  # the pass reads a little and gives way; Vyazma's change goes
 
-    assert jobs.job_state(svc.redis_raw, vyazma)["status"] == "finished"
+    assert jobs.job_state(services.redis_raw, vyazma)["status"] == "finished"
     assert "vyazma-mo" in sandbox.user("v01")["groups"]
-    assert jobs.job_state(svc.redis_raw, the_pass)["status"] == "queued"
-    assert Job.fetch(the_pass, connection=svc.redis_raw,
+    assert jobs.job_state(services.redis_raw, the_pass)["status"] == "queued"
+    assert Job.fetch(the_pass, connection=services.redis_raw,
                      serializer=JSONSerializer).number_of_retries == 1
-    assert any(field.startswith("group:") for field in svc.redis.hkeys(READS))
+    assert any(field.startswith("group:") for field in services.redis.hkeys(READS))
 
-    minute_passes(svc)
+    minute_passes(services)
     work_until_idle()
 
-    assert jobs.job_state(svc.redis_raw, the_pass)["status"] == "finished"
-    assert not svc.redis.exists(READS)  # a finished pass leaves no copy behind
+    assert jobs.job_state(services.redis_raw, the_pass)["status"] == "finished"
+    assert not services.redis.exists(READS)  # a finished pass leaves no copy behind
     assert "r-gagarin" in sandbox.user("t01")["groups"]  # moved on one district
     reads = sandbox.stats()["by_endpoint"].get(GROUP_READS, 0) - before
-    with unlimited(svc):
-        svc.member_sync().read_groups()  # a pass's reads of the same groups, once each
+    with unlimited(services):
+        services.member_sync().read_groups()  # a pass's reads of the same groups, once each
     once = sandbox.stats()["by_endpoint"].get(GROUP_READS, 0) - before - reads
     assert reads == once  # the second run read nothing the first had read
-    assert svc.audit.newest()  # the writes before and after giving way are audited
+    assert services.audit.newest()  # the writes before and after giving way are audited
 
 
 def test_a_change_stored_while_a_pass_runs_is_left_to_its_own_job(

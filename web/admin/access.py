@@ -74,21 +74,21 @@ def _same(a: str, b: str) -> bool:
 
 
 def current_admin() -> Admin | None:
-    svc = current_services()
-    federation = svc.config.sources
+    services = current_services()
+    federation = services.config.sources
     name = session.get(TOKEN_NAME_KEY)
     if isinstance(name, str):
-        token = svc.settings.api_tokens.get(name)
+        token = services.settings.api_tokens.get(name)
         mark = session.get(TOKEN_MARK_KEY)
         if token and isinstance(mark, str) and _same(mark, token_mark(token)):
             return Admin("token", name, tuple(s.code for s in federation.for_token(name)))
     external_id = session.get(IDENTITY_KEY)
     if isinstance(external_id, str) and EXTERNAL_ID.match(external_id):
-        member = svc.members.get(external_id)
+        member = services.members.get(external_id)
         if member is None or not member.active:
             return None
         if not federation.federated:
-            if member.grants(svc.config.roles).admin:
+            if member.grants(services.config.roles).admin:
                 return Admin("member", external_id, tuple(federation.codes))
             return None
         try:

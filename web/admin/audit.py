@@ -27,7 +27,7 @@ def entry_sources(entry: AuditEntry) -> frozenset[str] | None:
 
 
 def newest_in_scope(
-    svc: Services, shown: Scope, *, before: str | None, subject: str | None
+    services: Services, shown: Scope, *, before: str | None, subject: str | None
 ) -> tuple[list[AuditEntry], str | None]:
     """A page of the scope's entries, newest first, and where the next page starts.
 
@@ -35,14 +35,14 @@ def newest_in_scope(
     batches, at most READ_CAP entries, and says where it stopped.
     """
     if shown.everything:
-        entries = svc.audit.newest(limit=PAGE + 1, before=before, subject=subject)
+        entries = services.audit.newest(limit=PAGE + 1, before=before, subject=subject)
         more = len(entries) > PAGE
         entries = entries[:PAGE]
         return entries, entries[-1].id if more and entries else None
     found: list[AuditEntry] = []
     cursor, read = before, 0
     while read < READ_CAP:
-        batch = svc.audit.newest(limit=READ_BATCH, before=cursor, subject=subject)
+        batch = services.audit.newest(limit=READ_BATCH, before=cursor, subject=subject)
         for entry in batch:
             if shown.has_all(entry_sources(entry)):
                 found.append(entry)
@@ -62,7 +62,7 @@ def _entry_helpers() -> dict:
 
 @bp.get("/audit")
 def audit():
-    svc = current_services()
+    services = current_services()
     shown = scope()
     subject = request.args.get("subject", "").strip() or None
     before = request.args.get("before", "").strip() or None
@@ -71,7 +71,7 @@ def audit():
         problem, subject = "Фильтр по объекту: например, member:t-1 или group:club.", None
     if before is not None and not ENTRY_ID.match(before):
         before = None
-    entries, next_before = newest_in_scope(svc, shown, before=before, subject=subject)
+    entries, next_before = newest_in_scope(services, shown, before=before, subject=subject)
     return render_template(
         "admin/audit.html",
         entries=entries,

@@ -18,9 +18,9 @@ from workers.members import RECONCILE_KEY
 from workers.queue import job_counts
 
 
-def last_reconciliation(svc: Services) -> dict | None:
+def last_reconciliation(services: Services) -> dict | None:
     """The report of the last scheduled repair, summarised; None when there was none yet."""
-    raw = svc.redis.get(RECONCILE_KEY)
+    raw = services.redis.get(RECONCILE_KEY)
     if raw is None:
         return None
     try:
@@ -50,11 +50,11 @@ def last_reconciliation(svc: Services) -> dict | None:
     }
 
 
-def members_by_source(svc: Services, key: str, shown: Scope) -> dict[str, int]:
+def members_by_source(services: Services, key: str, shown: Scope) -> dict[str, int]:
     """How many of a set's members (ALL_MEMBERS, DIRTY) each shown source has."""
-    codes = svc.config.sources.codes  # in the order sources.yml lists them
+    codes = services.config.sources.codes  # in the order sources.yml lists them
     counts = {code: 0 for code in codes if code in shown.codes}
-    for forum_id in set(svc.redis.sscan_iter(key, count=1000)):
+    for forum_id in set(services.redis.sscan_iter(key, count=1000)):
         code = source_code(forum_id)
         if code in counts:
             counts[code] += 1
@@ -63,21 +63,21 @@ def members_by_source(svc: Services, key: str, shown: Scope) -> dict[str, int]:
 
 @bp.get("/", strict_slashes=False)
 def dashboard():
-    svc = current_services()
+    services = current_services()
     shown = scope()
-    limit = svc.settings.discourse_max_reqs_per_minute
-    used = svc.budget.used()
-    jobs = job_counts(svc.redis_raw)  # the queue is one for every source
+    limit = services.settings.discourse_max_reqs_per_minute
+    used = services.budget.used()
+    jobs = job_counts(services.redis_raw)  # the queue is one for every source
     per_source = None
     if several_sources():
-        per_source = members_by_source(svc, ALL_MEMBERS, shown)
-        dirty = sum(members_by_source(svc, DIRTY, shown).values())
+        per_source = members_by_source(services, ALL_MEMBERS, shown)
+        dirty = sum(members_by_source(services, DIRTY, shown).values())
         members = sum(per_source.values())
     else:
-        dirty, members = svc.redis.scard(DIRTY), svc.redis.scard(ALL_MEMBERS)
+        dirty, members = services.redis.scard(DIRTY), services.redis.scard(ALL_MEMBERS)
     if not shown.everything:
-        jobs["failed"] = len(failed_in_scope(svc, shown))
-    events_dirty = [e for e in svc.events.dirty_ids() if shown.everything or shown.has(e)]
+        jobs["failed"] = len(failed_in_scope(services, shown))
+    events_dirty = [e for e in services.events.dirty_ids() if shown.everything or shown.has(e)]
     return render_template(
         "admin/dashboard.html",
         jobs=jobs,
@@ -88,7 +88,7 @@ def dashboard():
         budget={"used": used, "limit": limit,
                 "percent": round(100 * used / limit) if limit else 0},
         # The repair is forum-wide: shown to whoever manages every source.
-        reconcile=last_reconciliation(svc) if shown.everything else None,
+        reconcile=last_reconciliation(services) if shown.everything else None,
         reconcile_shown=shown.everything,
-        charts=charts.overview_charts(svc.redis, limit=limit, now=time.time()),
+        charts=charts.overview_charts(services.redis, limit=limit, now=time.time()),
     )

@@ -17,22 +17,23 @@ _EVENT_STATUS = {"scheduled": "запланировано", "cancelled": "отм
 
 @bp.get("/events")
 def events():
-    svc = current_services()
+    services = current_services()
     within = scope()
-    federation = svc.config.sources
-    dirty = set(svc.events.dirty_ids())
-    found = sorted((e for e in svc.events.all() if within.everything or within.has(e.external_id)),
+    federation = services.config.sources
+    dirty = set(services.events.dirty_ids())
+    found = sorted((e for e in services.events.all()
+                    if within.everything or within.has(e.external_id)),
                    key=lambda e: str(e.desired.get("starts_at") or ""), reverse=True)
     page = page_number()
     shown = found[(page - 1) * PAGE : page * PAGE]
-    forum_url = svc.settings.discourse_url.rstrip("/")
+    forum_url = services.settings.discourse_url.rstrip("/")
     rows = []
     for event in shown:
         desired = event.desired
         kind = desired.get("kind") or ""
         code = source_code(event.external_id)
         # Each source announces with its own kinds (sources.yml `events:`).
-        kinds = federation[code].events.kinds if code else svc.config.events.kinds
+        kinds = federation[code].events.kinds if code else services.config.events.kinds
         rows.append({
             "external_id": event.external_id,
             "source": code,

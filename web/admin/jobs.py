@@ -54,23 +54,23 @@ def job_sources(job: Job) -> frozenset[str] | None:
     return None
 
 
-def _fetched(svc: Services, ids: list[str]) -> list[tuple[str, Job | None]]:
-    return list(zip(ids, Job.fetch_many(ids, connection=svc.redis_raw,
+def _fetched(services: Services, ids: list[str]) -> list[tuple[str, Job | None]]:
+    return list(zip(ids, Job.fetch_many(ids, connection=services.redis_raw,
                                         serializer=JSONSerializer), strict=True))
 
 
-def failed_in_scope(svc: Services, shown: Scope) -> list[tuple[str, Job | None]]:
+def failed_in_scope(services: Services, shown: Scope) -> list[tuple[str, Job | None]]:
     """The failed jobs (newest first) the scope shows; every one when it shows everything.
 
     A job gone from Redis is shown only with everything: nobody knows whose it was.
     """
-    registry = queue(svc.redis_raw).failed_job_registry
+    registry = queue(services.redis_raw).failed_job_registry
     ids = registry.get_job_ids(desc=True)
     if shown.everything:
         return [(job_id, None) for job_id in ids]  # fetched page by page by the caller
     found = []
     for start in range(0, len(ids), FETCH_BATCH):
-        for job_id, job in _fetched(svc, ids[start:start + FETCH_BATCH]):
+        for job_id, job in _fetched(services, ids[start:start + FETCH_BATCH]):
             if job is not None and shown.has_all(job_sources(job)):
                 found.append((job_id, job))
     return found
@@ -78,16 +78,16 @@ def failed_in_scope(svc: Services, shown: Scope) -> list[tuple[str, Job | None]]
 
 @bp.get("/jobs/failed")
 def failed_jobs():
-    svc = current_services()
+    services = current_services()
     shown = scope()
     page = page_number()
     if shown.everything:
-        registry = queue(svc.redis_raw).failed_job_registry
+        registry = queue(services.redis_raw).failed_job_registry
         total = registry.count
         ids = registry.get_job_ids(start=(page - 1) * PAGE, end=page * PAGE - 1, desc=True)
-        rows = _fetched(svc, ids)
+        rows = _fetched(services, ids)
     else:
-        found = failed_in_scope(svc, shown)
+        found = failed_in_scope(services, shown)
         total = len(found)
         rows = found[(page - 1) * PAGE : page * PAGE]
     jobs = []
@@ -103,13 +103,13 @@ def failed_jobs():
                            more=page * PAGE < total)
 
 
-def _may_retry(svc: Services, job_id: str) -> bool:
+def _may_retry(services: Services, job_id: str) -> bool:
     """Whether the administrator manages the job's sources (a job gone: let retry say so)."""
     shown = scope()
     if shown.everything:
         return True
     try:
-        job = Job.fetch(job_id, connection=svc.redis_raw, serializer=JSONSerializer)
+        job = Job.fetch(job_id, connection=services.redis_raw, serializer=JSONSerializer)
     except NoSuchJobError:
         return True
     return shown.has_all(job_sources(job))
@@ -117,13 +117,13 @@ def _may_retry(svc: Services, job_id: str) -> bool:
 
 @bp.post("/jobs/failed/<job_id>/retry")
 def retry_job(job_id: str):
-    svc = current_services()
-    if JOB_ID.match(job_id) and not _may_retry(svc, job_id):
+    services = current_services()
+    if JOB_ID.match(job_id) and not _may_retry(services, job_id):
         log.warning("admin: retry of job %s refused to %s: another source's", job_id,
                     g.admin.label)
         return error_page(404, "Задание не найдено",
                           "Среди упавших заданий ваших источников такого нет.")
-    if JOB_ID.match(job_id) and retry_failed(svc.redis_raw, job_id):
+    if JOB_ID.match(job_id) and retry_failed(services.redis_raw, job_id):
         log.info("admin: job %s requeued by %s", job_id, g.admin.label)
         flash(f"Задание {job_id} снова в очереди.", "ok")
     else:
@@ -134,10 +134,10 @@ def retry_job(job_id: str):
 
 @bp.post("/jobs/failed/retry-all")
 def retry_all_jobs():
-    svc = current_services()
+    services = current_services()
     shown = scope()
-    requeued = sum(retry_failed(svc.redis_raw, job_id)
-                   for job_id, _ in failed_in_scope(svc, shown))
+    requeued = sum(retry_failed(services.redis_raw, job_id)
+                   for job_id, _ in failed_in_scope(services, shown))
     log.info("admin: %s failed jobs requeued by %s", requeued, g.admin.label)
     flash(f"Снова в очереди заданий: {requeued}.", "ok")
     return redirect(url_for("admin.failed_jobs", source=shown.chosen), 303)

@@ -77,22 +77,22 @@ def _client_key() -> str:
     return str(parsed)
 
 
-def _lockout_left(svc: Services, client: str) -> int:
-    return max(int(svc.redis.ttl(LOGIN_LOCK_PREFIX + client)), 0)
+def _lockout_left(services: Services, client: str) -> int:
+    return max(int(services.redis.ttl(LOGIN_LOCK_PREFIX + client)), 0)
 
 
-def _record_login_failure(svc: Services, client: str) -> None:
-    pipe = svc.redis.pipeline()
+def _record_login_failure(services: Services, client: str) -> None:
+    pipe = services.redis.pipeline()
     pipe.incr(LOGIN_FAILURES_PREFIX + client)
     pipe.expire(LOGIN_FAILURES_PREFIX + client, FAILURE_MEMORY)
     failures = int(pipe.execute()[0])
     if failures >= FREE_LOGIN_FAILURES:
         lockout = min(FIRST_LOCKOUT * 2 ** (failures - FREE_LOGIN_FAILURES), MAX_LOCKOUT)
-        svc.redis.set(LOGIN_LOCK_PREFIX + client, failures, ex=lockout)
+        services.redis.set(LOGIN_LOCK_PREFIX + client, failures, ex=lockout)
 
 
-def _forget_login_failures(svc: Services, client: str) -> None:
-    svc.redis.delete(LOGIN_FAILURES_PREFIX + client, LOGIN_LOCK_PREFIX + client)
+def _forget_login_failures(services: Services, client: str) -> None:
+    services.redis.delete(LOGIN_FAILURES_PREFIX + client, LOGIN_LOCK_PREFIX + client)
 
 
 def _locked_out_page(seconds: int) -> Response:
@@ -107,20 +107,20 @@ def _locked_out_page(seconds: int) -> Response:
 
 @bp.post("/login")
 def login_submit():
-    svc = current_services()
+    services = current_services()
     client = _client_key()
-    locked_for = _lockout_left(svc, client)
+    locked_for = _lockout_left(services, client)
     if locked_for:  # the token is not even looked at: guessing stays slow
         return _locked_out_page(locked_for)
     presented = request.form.get("token", "").strip()
-    owner = token_owner(svc.settings.api_tokens, presented)
-    found = (owner, svc.settings.api_tokens[owner]) if owner else None
+    owner = token_owner(services.settings.api_tokens, presented)
+    found = (owner, services.settings.api_tokens[owner]) if owner else None
     if found is None:
-        _record_login_failure(svc, client)
+        _record_login_failure(services, client)
         log.warning("admin: token login refused")
         return _login_page(error="Токен не подошёл. Проверьте, что он скопирован целиком.",
                            status=403)
-    _forget_login_failures(svc, client)
+    _forget_login_failures(services, client)
     name, token = found
     session[TOKEN_NAME_KEY] = name
     session[TOKEN_MARK_KEY] = token_mark(token)

@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 @bp.get("/members")
 def member_search():
     """A known external id opens the member; anything else searches names and e-mails."""
-    svc = current_services()
+    services = current_services()
     shown = scope()
     query = request.args.get("q", request.args.get("external_id", "")).strip()
     known = _known_ids(query)
@@ -40,7 +40,7 @@ def member_search():
         flash(f"Для поиска введите от {MIN_QUERY} до {MAX_QUERY} символов: часть ФИО, "
               "адреса почты или идентификатора.", "error")
         return redirect(url_for("admin.dashboard"))
-    found = find_members(svc.redis, query, within=None if shown.everything else shown.has)
+    found = find_members(services.redis, query, within=None if shown.everything else shown.has)
     log.info("admin: member search by %s: %s found among %s", g.admin.label, found.total,
              found.read)  # never the query: it is a name or an address
     return render_template("admin/members.html", query=query, search=found,
@@ -54,12 +54,12 @@ def _known_ids(query: str) -> list[str]:
     """
     if not EXTERNAL_ID.match(query):
         return []
-    svc = current_services()
+    services = current_services()
     shown = scope()
-    federation = svc.config.sources
+    federation = services.config.sources
     candidates = {query} | {federation[code].forum_id(query) for code in shown.codes}
     candidates = sorted(c for c in candidates if EXTERNAL_ID.match(c) and shown.has(c))
-    pipe = svc.redis.pipeline(transaction=False)
+    pipe = services.redis.pipeline(transaction=False)
     for candidate in candidates:
         pipe.sismember(ALL_MEMBERS, candidate)
     return [c for c, known in zip(candidates, pipe.execute(), strict=True) if known]
@@ -67,20 +67,20 @@ def _known_ids(query: str) -> list[str]:
 
 @bp.get("/members/<external_id>")
 def member(external_id: str):
-    svc = current_services()
-    found = svc.members.get(external_id) if EXTERNAL_ID.match(external_id) else None
+    services = current_services()
+    found = services.members.get(external_id) if EXTERNAL_ID.match(external_id) else None
     # Another source's member is no more visible than an unknown one.
     if found is None or not scope().has(external_id):
         return error_page(404, "Участник не найден",
                       f"Мост не знает участника с идентификатором «{external_id[:64]}».")
-    roles = svc.config.roles
+    roles = services.config.roles
     grants = found.grants(roles)
-    source = svc.config.sources.source_of(external_id)
+    source = services.config.sources.source_of(external_id)
     subject = f"member:{external_id}"
-    entries = svc.audit.newest(limit=PAGE + 1, subject=subject)
+    entries = services.audit.newest(limit=PAGE + 1, subject=subject)
     forum_user_url = None
     if found.bound and found.username:
-        forum_user_url = (svc.settings.discourse_url.rstrip("/") + "/u/"
+        forum_user_url = (services.settings.discourse_url.rstrip("/") + "/u/"
                           + quote(found.username, safe=""))
     return render_template(
         "admin/member.html",
@@ -89,7 +89,7 @@ def member(external_id: str):
         role_labels={code: (spec.label or code) for code, spec in source.roles.roles.items()},
         wanted={"groups": sorted(grants.groups), "admin": grants.admin,
                 "moderator": grants.moderator},
-        dirty=bool(svc.redis.sismember(DIRTY, external_id)),
+        dirty=bool(services.redis.sismember(DIRTY, external_id)),
         entries=entries[:PAGE],
         more_entries=len(entries) > PAGE,
         subject=subject,

@@ -107,10 +107,10 @@ def _diff_digest(plan: RosterPlan) -> str:
     return hashlib.sha256(body.encode()).hexdigest()
 
 
-def _store_upload(svc: Services, key: str, source: Source, rows: list,
+def _store_upload(services: Services, key: str, source: Source, rows: list,
                   plan: RosterPlan) -> None:
     blob = {"source": source.code, "rows": rows, "digest": _diff_digest(plan)}
-    svc.redis.set(ROSTER_PREFIX + key, json.dumps(blob, ensure_ascii=False), ex=ROSTER_TTL)
+    services.redis.set(ROSTER_PREFIX + key, json.dumps(blob, ensure_ascii=False), ex=ROSTER_TTL)
 
 
 def _capped(ids: list[str], source: Source) -> dict:
@@ -163,15 +163,15 @@ def roster_form():
 
 @bp.post("/roster")
 def roster_preview():
-    svc = current_services()
+    services = current_services()
     try:
         source = _chosen_source()
         rows = _uploaded_rows(source)
-        plan = roster.plan(svc, source, rows)
+        plan = roster.plan(services, source, rows)
     except ApiError as error:
         return _roster_form(error)
     key = secrets.token_urlsafe(24)
-    _store_upload(svc, key, source, rows, plan)
+    _store_upload(services, key, source, rows, plan)
     log.info("admin: roster preview by %s for %s: members=%s offboarded=%s", g.admin.label,
              source.code, len(plan.members), len(plan.diff.offboarded))
     return _preview(plan, key, source)
@@ -179,11 +179,11 @@ def roster_preview():
 
 @bp.post("/roster/apply")
 def roster_apply():
-    svc = current_services()
+    services = current_services()
     key = request.form.get("key", "")
     raw = None
     if _ROSTER_KEY.match(key):
-        pipe = svc.redis.pipeline()  # taken once: a double click cannot apply it twice
+        pipe = services.redis.pipeline()  # taken once: a double click cannot apply it twice
         pipe.get(ROSTER_PREFIX + key)
         pipe.delete(ROSTER_PREFIX + key)
         raw, _ = pipe.execute()
@@ -200,21 +200,21 @@ def roster_apply():
         return error_page(403, "Список другого источника",
                           "Этот список загружен для источника, которым вы не управляете.")
     try:
-        plan = roster.plan(svc, source, upload["rows"])
+        plan = roster.plan(services, source, upload["rows"])
     except ApiError as error:
         return _roster_form(error)
     if _diff_digest(plan) != upload["digest"]:
-        _store_upload(svc, key, source, upload["rows"], plan)
+        _store_upload(services, key, source, upload["rows"], plan)
         return _preview(plan, key, source, status=409, notice=(
             "С момента предпросмотра данные участников изменились, и изменения стали другими. "
             "Проверьте их ещё раз и нажмите «Применить»."))
     force = request.form.get("force") == "1"
     if plan.unsafe and not force:
-        _store_upload(svc, key, source, upload["rows"], plan)
+        _store_upload(services, key, source, upload["rows"], plan)
         return _preview(plan, key, source, status=409, notice=(
             "Список исключает слишком много участников. Если это верно, отметьте "
             "«Снять предохранитель» и нажмите «Применить» ещё раз."))
-    job_id, summary = roster.apply(svc, plan, force=force, cause="admin")
+    job_id, summary = roster.apply(services, plan, force=force, cause="admin")
     log.info("admin: roster applied by %s for %s: members=%s changed=%s offboarded=%s job=%s",
              g.admin.label, source.code, summary["members"], summary["changed"],
              summary["offboarded"], job_id or "-")

@@ -23,11 +23,11 @@ def audit():
     before = query_text("before", ENTRY_ID, hint="an entry id: the `next` of a previous page")
     subject = query_text("subject", SUBJECT, hint="like member:t-1 or group:club "
                          "(1-100 characters of A-Z a-z 0-9 . _ : -)")
-    svc = current_services()
+    services = current_services()
     stored = _stored_subject(subject) if subject is not None else None
     # One source alone: every entry is its own (the shared ones and older ones too).
-    source = g.source.code if svc.config.federated else None
-    entries = [] if stored == "" else svc.audit.newest(
+    source = g.source.code if services.config.federated else None
+    entries = [] if stored == "" else services.audit.newest(
         limit=limit, before=before, subject=stored, source=source)
     return jsonify({"entries": [_present(e) for e in entries],
                     "next": entries[-1].id if len(entries) == limit else None})

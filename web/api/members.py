@@ -51,16 +51,16 @@ def put_member(external_id: str):
     except ValidationError as error:
         raise ApiError(422, "invalid_member", "The member is not valid.",
                        validation_details(error)) from None
-    svc = current_services()
-    problems = member_problems(svc.members, g.source.roles, member, external_id)
+    services = current_services()
+    problems = member_problems(services.members, g.source.roles, member, external_id)
     if problems:
         raise ApiError(422, "invalid_member", "The member is not valid.", problems)
     desired = member.model_dump(exclude={"version"}, mode="json")
-    result = svc.members.accept(external_id, desired, version=member.version)
+    result = services.members.accept(external_id, desired, version=member.version)
     if not result.stored:
         return jsonify({"status": "ignored", "version": result.version,
                         "message": "An equal or newer version is already stored."}), 200
-    job_id = enqueue.member(svc, external_id, result.version)
+    job_id = enqueue.member(services, external_id, result.version)
     return accepted(job_id, version=result.version)
 
 
@@ -69,15 +69,15 @@ def put_member(external_id: str):
 def delete_member(external_id: str):
     external_id = forum_id(external_id)
     erase, force = _flag("erase"), _flag("force")
-    svc = current_services()
-    member = svc.members.get(external_id)
+    services = current_services()
+    member = services.members.get(external_id)
     if member is None:
         raise ApiError(404, "not_found", "No such member.")
     desired = dict(member.desired, active=False)
     if erase:
         # The account is the person's in every source that lists them: one source
         # alone may not anonymize it unless it insists (then every link is dropped).
-        elsewhere = svc.member_sync().listed_elsewhere(member)
+        elsewhere = services.member_sync().listed_elsewhere(member)
         if elsewhere and not force:
             raise ApiError(409, "listed_elsewhere",
                            "Other sources still list this person; their forum account stays. "
@@ -86,8 +86,8 @@ def delete_member(external_id: str):
         desired["erase"] = True
         if elsewhere:
             desired["unlink"] = True
-    result = svc.members.accept(external_id, desired, version=None, removed=True)
-    job_id = enqueue.member(svc, external_id, result.version)
+    result = services.members.accept(external_id, desired, version=None, removed=True)
+    job_id = enqueue.member(services, external_id, result.version)
     return accepted(job_id, version=result.version, erase=erase)
 
 
@@ -127,17 +127,17 @@ def _roster_rows() -> list:
 def post_roster():
     dry_run, force = _flag("dry_run"), _flag("force")
     rows = _roster_rows()
-    svc = current_services()
-    plan = roster.plan(svc, g.source, rows)
+    services = current_services()
+    plan = roster.plan(services, g.source, rows)
     if dry_run:
         diff = plan.diff.as_dict()
-        if svc.config.federated:
+        if services.config.federated:
             diff = roster.local_diff(diff, g.source)
         return jsonify({"dry_run": True, "diff": diff, "safety_valve": {
             "trips": plan.unsafe, "active": plan.active, "max_share": plan.max_share,
             "offboarded": len(plan.diff.offboarded), "losing_groups": len(plan.losing_groups),
         }})
-    job_id, summary = roster.apply(svc, plan, force=force)
+    job_id, summary = roster.apply(services, plan, force=force)
     if job_id is None:
         return jsonify({"status": "unchanged", **summary}), 200
     return accepted(job_id, **summary)
