@@ -376,6 +376,10 @@ def main() -> int:
     except KeyboardInterrupt:
         pass
     finally:
+        # A second Ctrl-C (or a process manager's repeated SIGTERM) must not cut the
+        # orderly stop short and leave children running.
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, signal.SIG_IGN)
         print("stopping …")
         processes.stop()
     return 0
