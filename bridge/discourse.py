@@ -274,13 +274,18 @@ class DiscourseClient:
         users: list[dict] = []
         page = 1
         while True:
-            batch = self._request(
-                "GET", f"/admin/users/list/{flag}.json", params={"page": page, **params}
-            )
-            users.extend(batch or [])
-            if not batch or len(batch) < USER_LIST_PAGE:
+            batch = self.user_list_page(flag, page, **params)
+            users.extend(batch)
+            if len(batch) < USER_LIST_PAGE:
                 return users
             page += 1
+
+    def user_list_page(self, flag: str, page: int, **params: str) -> list[dict]:
+        """One page (USER_LIST_PAGE accounts) of `GET /admin/users/list/{flag}.json`."""
+        batch = self._request(
+            "GET", f"/admin/users/list/{flag}.json", params={"page": page, **params}
+        )
+        return batch or []
 
     def log_out(self, user_id: int) -> None:
         """End every session of the account; raises unless Discourse confirms."""

@@ -1,6 +1,7 @@
 """A group pass that can stop for another source's work and pick up where it stopped.
 
-A pass reads every managed group before it writes. When it gives way
+A pass reads the user list (to find unknown members' accounts by e-mail) and
+every managed group before it writes. When it gives way
 (`bridge.ratelimit.GiveWay`), those reads must not be paid for again: each
 read is kept in Redis, and each write a pass makes is applied to the kept
 copy. The next pass to run (the same job again, or another source's: every
@@ -20,6 +21,7 @@ from collections.abc import Iterable, Iterator
 
 import redis
 
+from bridge.discourse import USER_LIST_PAGE
 from bridge.membersync import GROUP_IDS
 from bridge.ratelimit import GiveWay
 from workers.runtime import resumable
@@ -86,6 +88,27 @@ class ResumablePass:
             staff = self._client.staff_users()
         self._r.hset(READS, "staff", json.dumps(staff))
         return staff
+
+    def active_users_with_emails(self) -> list[dict]:
+        """The account discovery's user list, a kept page at a time: a run that gives way
+        halfway through a first roster's thousands of unknown accounts reads on from
+        the page it stopped at."""
+        users: list[dict] = []
+        page = 1
+        while True:
+            raw = self._r.hget(READS, f"users:{page}")
+            if raw is not None:
+                batch = json.loads(raw)
+            else:
+                with resumable():
+                    read = self._client.user_list_page("active", page, show_emails="true")
+                batch = [{"id": u["id"], "email": u.get("email"), "username": u.get("username")}
+                         for u in read]
+                self._r.hset(READS, f"users:{page}", json.dumps(batch))
+            users.extend(batch)
+            if len(batch) < USER_LIST_PAGE:
+                return users
+            page += 1
 
     def group_index(self) -> list[dict]:
         # Read afresh by each run (a call or two): it shows which groups the writes filled.

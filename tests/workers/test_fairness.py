@@ -29,6 +29,7 @@ LIMIT = 20  # the bridge's budget in these tests (the sandbox allows far more)
 RESERVE = fair_reserve(LIMIT)
 VYAZMA_TOKEN = "vyazma-token-" + secrets.token_hex(16)
 GROUP_READS = "GET /groups/{name}/members.json"
+USER_LIST = "GET /admin/users/list/{flag}.json"
 
 
 @pytest.fixture
@@ -225,3 +226,42 @@ def test_a_change_stored_while_a_pass_runs_is_left_to_its_own_job(
     services.member_sync(discourse=ChangeMidway()).group_pass(cause="test")
     work()
     assert "jury" in sandbox.user("t1")["groups"]
+
+
+def test_a_first_rosters_account_discovery_gives_way_and_reads_on(
+    federation, sandbox, work, work_until_idle,
+):
+    """Thousands of unknown accounts take a page of the user list per hundred: the
+    pass may give way between pages, and the next run reads on from the kept ones."""
+    services, client, headers = settled_federation(federation, sandbox, work_until_idle, 1)
+    newcomers = 150  # two pages of the user list
+    sandbox.seed(users=[{"username": f"n{i:03d}", "email": f"n{i:03d}@school.example.org"}
+                        for i in range(newcomers)])
+    before = sandbox.stats()["by_endpoint"].get(USER_LIST, 0)
+    # The institute holds its share already; one slot outside the reserve is left: the
+    # pass gets one call (the first page), the reserve is the other source's.
+    spend(services, "institute", RESERVE)
+    spend(services, None, LIMIT - 2 * RESERVE - 1)
+    roster = [institute_row(0)] + [
+        {"external_id": f"n-{i:03d}", "email": f"n{i:03d}@school.example.org",
+         "roles": ["participant"]} for i in range(newcomers)]
+    the_pass = client.post("/api/v1/roster", headers=headers["institute"], json=roster,
+                           query_string={"force": "true"}).json["job_id"]
+    assert the_pass.startswith("groups-institute")
+    vyazma = client.put("/api/v1/members/v-01", headers=headers["vyazma"],
+                        json=vyazma_body("mentor")).json["job_id"]
+
+    work(max_jobs=2)  # the pass reads one page and gives way; Vyazma's change goes
+
+    assert jobs.job_state(services.redis_raw, vyazma)["status"] == "finished"
+    assert jobs.job_state(services.redis_raw, the_pass)["status"] == "queued"
+    assert services.redis.hexists(READS, "users:1")
+    assert sandbox.stats()["by_endpoint"].get(USER_LIST, 0) - before == 1
+
+    minute_passes(services)
+    work_until_idle()
+
+    assert jobs.job_state(services.redis_raw, the_pass)["status"] == "finished"
+    # Two pages of active accounts, page 1 read once, and the staff list (same endpoint).
+    assert sandbox.stats()["by_endpoint"].get(USER_LIST, 0) - before == 3
+    assert "club" in sandbox.user("n149")["groups"]  # found by e-mail, then added
