@@ -256,3 +256,25 @@ def test_members_stored_before_the_federation_are_checked_too(forum, maria, brow
         trace = log_in_through(fresh, forum.url, "vyazma", "v-2001")
     assert trace.last.status_code == 409
     assert the_user(forum, email=MARIA_EMAIL)["external_id"] == "t-1001"
+
+
+def test_a_sources_administrator_logs_in_through_it_and_sees_only_it(client, tokens, maria,
+                                                                     browser, bridge):
+    put(client, tokens["vyazma"], "vyazma", "v-2002",
+        {"email": "petrov.is@vyazma.example.org", "name": "Петров Иван Сергеевич",
+         "roles": ["methodist"]})
+    start = get(browser, bridge.url + "/auth/admin?source=vyazma")
+    assert "/authorize" in start.last.url, start.urls
+    landed = click(browser, start.last, "login-v-2002")
+    assert landed.last.status_code == 200, landed.urls
+    assert landed.last.url.rstrip("/").endswith("/admin")
+
+    own = browser.get(bridge.url + "/admin/members/vyazma:v-2001", timeout=TIMEOUT)
+    assert own.status_code == 200
+    other = browser.get(bridge.url + "/admin/members/t-1001", timeout=TIMEOUT)
+    assert other.status_code == 404  # the institute's member is not this administrator's
+    # A teacher of the same source without an admin role gets no admin pages.
+    with requests.Session() as teacher:
+        start = get(teacher, bridge.url + "/auth/admin?source=vyazma")
+        landed = click(teacher, start.last, "login-v-2001")
+        assert "/admin/login" in landed.last.url, landed.urls
