@@ -113,20 +113,14 @@ def _store_upload(services: Services, key: str, source: Source, rows: list,
     services.redis.set(ROSTER_PREFIX + key, json.dumps(blob, ensure_ascii=False), ex=ROSTER_TTL)
 
 
-def _capped(ids: list[str], source: Source) -> dict:
-    """The first ids of a list, as the source's own ids (the roster's, not the forum's)."""
-    shown = [_local(source, forum_id) for forum_id in ids[:LIST_CAP]]
-    return {"shown": shown, "more": max(0, len(ids) - LIST_CAP), "count": len(ids)}
-
-
-def _local(source: Source, forum_id: str) -> str:
-    prefix = f"{source.code}:"
-    return forum_id if source.legacy_ids else forum_id.removeprefix(prefix)
+def _capped(ids: list[str]) -> dict:
+    return {"shown": ids[:LIST_CAP], "more": max(0, len(ids) - LIST_CAP), "count": len(ids)}
 
 
 def _preview(plan: RosterPlan, key: str, source: Source, *, notice: str | None = None,
              status: int = 200) -> Response:
-    diff = plan.diff.as_dict()
+    # In the source's own ids (the roster's, not the forum's), as the API answers.
+    diff = roster.local_diff(plan.diff.as_dict(), source)
     groups = sorted(set(diff["joins"]) | set(diff["leaves"]))
     body = render_template(
         "admin/roster_preview.html",
@@ -141,12 +135,12 @@ def _preview(plan: RosterPlan, key: str, source: Source, *, notice: str | None =
             "staff": len(diff["staff"]),
         },
         groups=[{"name": name,
-                 "joins": _capped(diff["joins"].get(name, []), source),
-                 "leaves": _capped(diff["leaves"].get(name, []), source)} for name in groups],
-        staff={_local(source, forum_id): flags for forum_id, flags in diff["staff"].items()},
-        offboarded=_capped(diff["offboarded"], source),
-        new_members=_capped(diff["new_members"], source),
-        changed=_capped(diff["changed"], source),
+                 "joins": _capped(diff["joins"].get(name, [])),
+                 "leaves": _capped(diff["leaves"].get(name, []))} for name in groups],
+        staff=diff["staff"],
+        offboarded=_capped(diff["offboarded"]),
+        new_members=_capped(diff["new_members"]),
+        changed=_capped(diff["changed"]),
         valve={"trips": plan.unsafe, "offboard_trips": plan.too_many_offboarded,
                "groups_trip": plan.too_many_lose_groups, "active": plan.active,
                "offboarded": len(diff["offboarded"]), "losing": len(plan.losing_groups),

@@ -11,8 +11,15 @@ from __future__ import annotations
 from flask import g, jsonify
 
 from bridge.audit import ENTRY_ID, SOURCED_SUBJECTS, SUBJECT, AuditEntry, entry_dict
-from bridge.members import EXTERNAL_ID
-from web.api.common import in_source, query_number, query_text, require_token, scoped
+from web.api.common import (
+    ApiError,
+    forum_id,
+    in_source,
+    query_number,
+    query_text,
+    require_token,
+    scoped,
+)
 from web.current import current_services
 
 
@@ -38,11 +45,10 @@ def _stored_subject(subject: str) -> str:
     kind, _, local_id = subject.partition(":")
     if not subject.startswith(SOURCED_SUBJECTS):
         return subject
-    sources = current_services().config.sources
-    if not EXTERNAL_ID.match(local_id) or (g.source.legacy_ids
-                                           and sources.legacy_conflict(local_id)):
+    try:
+        return f"{kind}:{forum_id(local_id)}"
+    except ApiError:
         return ""  # no member or event of this source has such an id
-    return f"{kind}:{g.source.forum_id(local_id)}"
 
 
 def _present(entry: AuditEntry) -> dict:

@@ -134,6 +134,18 @@ def forum_id(local_id: str) -> str:
     return source.forum_id(local_id)
 
 
+def sourced(public: dict, forum_id: str) -> dict:
+    """A stored member's or event's answer in its source's own id, with the source.
+
+    A single source's answers are as they always were.
+    """
+    federation = current_services().config.sources
+    if not federation.federated:
+        return public
+    source, local_id = federation.split(forum_id)
+    return {**public, "external_id": local_id, "source": source.code}
+
+
 def in_source(forum_id: str) -> str | None:
     """The acting source's local id of a stored external id; None when it is another's."""
     source, local_id = current_services().config.sources.split(forum_id)

@@ -20,6 +20,7 @@ from web.api.common import (
     query_number,
     require_token,
     scoped,
+    sourced,
     validation_details,
 )
 from web.current import current_services
@@ -36,13 +37,7 @@ def _answer(submitted: tuple[Accepted, str | None]):
 
 def present(event) -> dict:
     """A stored event as the API shows it: its id within the source, and the source."""
-    services = current_services()
-    public = event.public(services.settings.discourse_url)
-    federation = services.config.sources
-    if not federation.federated:
-        return public  # a single source's answers are as they always were
-    source, local_id = federation.split(event.external_id)
-    return {**public, "external_id": local_id, "source": source.code}
+    return sourced(event.public(current_services().settings.discourse_url), event.external_id)
 
 
 @scoped("/events/<external_id>", methods=["PUT"])

@@ -16,6 +16,7 @@ from web.api.common import (
     json_body,
     require_token,
     scoped,
+    sourced,
     validation_details,
 )
 from web.current import current_services
@@ -31,13 +32,9 @@ def _flag(name: str) -> bool:
 
 def present(member) -> dict:
     """A stored member as the API shows it: its id within the source, and the source."""
-    federation = current_services().config.sources
-    if not federation.federated:
-        return member.public()  # a single source's answers are as they always were
-    source, local_id = federation.split(member.external_id)
-    public = {**member.public(), "external_id": local_id, "source": source.code}
+    public = sourced(member.public(), member.external_id)
     if member.linked_to:  # the account is the one of this listing in another source
-        anchor_source, anchor_id = federation.split(member.linked_to)
+        anchor_source, anchor_id = current_services().config.sources.split(member.linked_to)
         public["linked_to"] = {"source": anchor_source.code, "external_id": anchor_id}
     return public
 
