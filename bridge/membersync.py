@@ -273,18 +273,14 @@ class MemberSync:
                 and self.federation.source_of(other.external_id).code != own
                 and (other.linked_to or other.account in ("pending", "bound"))]
 
-    def link(self, member: Member, anchor: Member, *, cause: str = "login") -> Member:
-        """The person proved `member` and `anchor` are theirs: one account from now on.
-
-        The anchor here is the other listing's account anchor; returns it.
-        """
-        anchor = self.account(anchor).anchor
+    def link(self, member: Member, anchor: Member, *, cause: str = "login") -> None:
+        """The person proved `member` is theirs as well as the account `anchor` keys:
+        one account from now on (`anchor` is that account's anchor, `Account.anchor`)."""
         self.store.link(member.external_id, anchor.external_id)
         self.audit.record(subject=self._subject(member), action="account.link",
                           target=anchor.external_id, cause=cause)
         member.account, member.linked_to = "linked", anchor.external_id
         member.user_id = None
-        return anchor
 
     def offboard(self, member: Member, *, cause: str, account: Account | None = None) -> dict:
         """Take the grants away, log out, anonymize when asked: confirmed, or an error.

@@ -296,14 +296,15 @@ def _link_or_hold(sync: MemberSync, member: Member, source: Source) -> Response 
     proofs = _fresh_proofs()
     email = member.email.lower()
     mine = proofs.get(source.code, {})
-    anchors = {sync.account(other).anchor.external_id: other for other in conflicts}
-    if len(anchors) == 1 and (mine.get("id"), mine.get("email")) == (member.external_id, email):
-        (anchor_id, other), = anchors.items()
-        listings = {m.external_id for m in sync.account(other).listings}
+    accounts = {account.anchor.external_id: account
+                for account in map(sync.account, conflicts)}
+    if len(accounts) == 1 and (mine.get("id"), mine.get("email")) == (member.external_id, email):
+        (anchor_id, account), = accounts.items()
+        listings = {m.external_id for m in account.listings}
         proven = any(proof.get("id") in listings and proof.get("email") == email
                      for code, proof in proofs.items() if code != source.code)
         if proven:
-            sync.link(member, other)
+            sync.link(member, account.anchor)
             log.info("listings linked: external_id=%s to account of %s", member.external_id,
                      anchor_id)
             return None
