@@ -18,6 +18,8 @@ process (and any `flask --app wsgi …` command run by hand) shares them.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import secrets
 import signal
 import subprocess
@@ -143,7 +145,10 @@ class Processes:
             try:
                 process.wait(timeout=15)
             except subprocess.TimeoutExpired:
-                process.kill()
+                # The whole session the child leads: an RQ worker's work horse (a job
+                # still waiting for budget) must not outlive its worker.
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGKILL)
                 process.wait()
 
     def watch(self) -> None:
